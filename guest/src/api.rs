@@ -1,0 +1,21 @@
+//! The operations the component exports, written against the ports so they run natively in tests.
+
+use crate::catalog::{self, Recorded};
+use crate::error::Result;
+use crate::ports::Ctx;
+use crate::schema::{self, SchemaStatus};
+use crate::url::normalize_base_url;
+use crate::version::{self, Detected};
+
+/// Opens the schema (applying migrations).
+pub fn open(ctx: &Ctx<'_>) -> Result<SchemaStatus> {
+    schema::open(ctx.store, ctx.host.now_ms())
+}
+
+/// Detects and records the version of the environment at `base_url`.
+pub fn detect_version(ctx: &Ctx<'_>, base_url: &str) -> Result<(Detected, Recorded)> {
+    let base_url = normalize_base_url(base_url)?;
+    let detected = version::detect(ctx, &base_url, true)?;
+    let recorded = catalog::record(ctx.store, &detected, ctx.host.now_ms())?;
+    Ok((detected, recorded))
+}

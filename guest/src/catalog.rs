@@ -1,0 +1,241 @@
+//! The catalog of environments and versions: which environments are known, which version each runs,
+//! and which environments share a version.
+
+use crate::error::Result;
+use crate::modules::Module;
+use crate::params;
+use crate::ports::{Store, TxMode, Value};
+use crate::sql::{exec, in_transaction, query_map, query_opt};
+use crate::version::Detected;
+
+/// What recording a detection changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub version_id: i64,
+    pub environment_id: i64,
+    pub new_version: bool,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    /// Other environments currently on this version, sorted.
+    pub shared_with: Vec<String>,
+}
+
+/// Records that `detected.base_url` runs `detected`'s version, now. One transaction.
+pub fn record(store: &dyn Store, detected: &Detected, now_ms: i64) -> Result<Recorded> {
+    in_transaction(store, TxMode::Immediate, || {
+        let existing = query_opt(store, "SELECT id, first_seen_ms FROM versions WHERE modules_hash = ?1", &params![&detected.modules_hash], |r| {
+            Ok((r.int(0)?, r.int(1)?))
+        })?;
+        let (version_id, first_seen_ms, new_version) = match existing {
+            Some((id, first)) => {
+                exec(
+                    store,
+                    "UPDATE versions SET last_seen_ms = ?2,
+                        application_version = COALESCE(?3, application_version),
+                        platform_version = COALESCE(?4, platform_version)
+                     WHERE id = ?1",
+                    &params![id, now_ms, detected.application_version.as_deref(), detected.platform_version.as_deref()],
+                )?;
+                (id, first, false)
+            }
+            None => (insert_version(store, detected, now_ms)?, now_ms, true),
+        };
+        let environment_id = query_opt(
+            store,
+            "INSERT INTO environments (base_url, version_id, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (base_url) DO UPDATE SET version_id = excluded.version_id, last_seen_ms = excluded.last_seen_ms
+             RETURNING id",
+            &params![&detected.base_url, version_id, now_ms],
+            |r| r.int(0),
+        )?
+        .ok_or_else(|| crate::Error::internal("environment upsert returned no id"))?;
+        exec(
+            store,
+            "INSERT INTO environment_versions (environment_id, version_id, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (environment_id, version_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
+            &params![environment_id, version_id, now_ms],
+        )?;
+        let shared_with = query_map(
+            store,
+            "SELECT base_url FROM environments WHERE version_id = ?1 AND id <> ?2 ORDER BY base_url",
+            &params![version_id, environment_id],
+            |r| r.text(0),
+        )?;
+        Ok(Recorded { version_id, environment_id, new_version, first_seen_ms, last_seen_ms: now_ms, shared_with })
+    })
+}
+
+fn insert_version(store: &dyn Store, d: &Detected, now_ms: i64) -> Result<i64> {
+    let id = query_opt(
+        store,
+        "INSERT INTO versions (modules_hash, module_count, application_version, platform_version, fallback, first_seen_ms, last_seen_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
+        &params![&d.modules_hash, d.modules.modules.len(), d.application_version.as_deref(), d.platform_version.as_deref(), d.fallback, now_ms],
+        |r| r.int(0),
+    )?
+    .ok_or_else(|| crate::Error::internal("version insert returned no id"))?;
+    let rows: Vec<Vec<Value>> = d
+        .modules
+        .modules
+        .iter()
+        .enumerate()
+        .map(|(i, m)| params![id, i, &m.module_id, &m.name, &m.version, &m.publisher, &m.display_name])
+        .collect();
+    store.execute_many(
+        "INSERT INTO version_modules (version_id, position, module_id, name, version, publisher, display_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        &rows,
+    )?;
+    let rows: Vec<Vec<Value>> = d.modules.unparsed.iter().map(|u| params![id, u.line, &u.text, &u.reason]).collect();
+    store.execute_many("INSERT INTO version_unparsed_lines (version_id, line, text, reason) VALUES (?1, ?2, ?3, ?4)", &rows)?;
+    Ok(id)
+}
+
+/// The modules of a stored version, in module id order.
+pub fn version_modules(store: &dyn Store, version_id: i64) -> Result<Vec<Module>> {
+    query_map(
+        store,
+        "SELECT module_id, name, version, publisher, display_name FROM version_modules WHERE version_id = ?1 ORDER BY position",
+        &params![version_id],
+        |r| Ok(Module { module_id: r.text(0)?, name: r.text(1)?, version: r.text(2)?, publisher: r.text(3)?, display_name: r.text(4)? }),
+    )
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvironmentInfo {
+    pub base_url: String,
+    pub modules_hash: Option<String>,
+    pub application_version: Option<String>,
+    pub platform_version: Option<String>,
+    pub fallback: bool,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+pub fn list_environments(store: &dyn Store) -> Result<Vec<EnvironmentInfo>> {
+    query_map(
+        store,
+        "SELECT e.base_url, v.modules_hash, v.application_version, v.platform_version, COALESCE(v.fallback, 0), e.first_seen_ms, e.last_seen_ms
+         FROM environments e LEFT JOIN versions v ON v.id = e.version_id
+         ORDER BY e.base_url",
+        &[],
+        |r| {
+            Ok(EnvironmentInfo {
+                base_url: r.text(0)?,
+                modules_hash: r.opt_text(1)?,
+                application_version: r.opt_text(2)?,
+                platform_version: r.opt_text(3)?,
+                fallback: r.bool(4)?,
+                first_seen_ms: r.int(5)?,
+                last_seen_ms: r.int(6)?,
+            })
+        },
+    )
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub modules_hash: String,
+    pub module_count: u32,
+    pub application_version: Option<String>,
+    pub platform_version: Option<String>,
+    pub fallback: bool,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub environments: Vec<String>,
+}
+
+pub fn list_versions(store: &dyn Store) -> Result<Vec<VersionInfo>> {
+    let mut versions = query_map(
+        store,
+        "SELECT id, modules_hash, module_count, application_version, platform_version, fallback, first_seen_ms, last_seen_ms
+         FROM versions ORDER BY last_seen_ms DESC, id DESC",
+        &[],
+        |r| {
+            Ok((
+                r.int(0)?,
+                VersionInfo {
+                    modules_hash: r.text(1)?,
+                    module_count: r.int(2)? as u32,
+                    application_version: r.opt_text(3)?,
+                    platform_version: r.opt_text(4)?,
+                    fallback: r.bool(5)?,
+                    first_seen_ms: r.int(6)?,
+                    last_seen_ms: r.int(7)?,
+                    environments: Vec::new(),
+                },
+            ))
+        },
+    )?;
+    let pointers = query_map(store, "SELECT version_id, base_url FROM environments WHERE version_id IS NOT NULL ORDER BY base_url", &[], |r| {
+        Ok((r.int(0)?, r.text(1)?))
+    })?;
+    for (version_id, url) in pointers {
+        if let Some((_, v)) = versions.iter_mut().find(|(id, _)| *id == version_id) {
+            v.environments.push(url);
+        }
+    }
+    Ok(versions.into_iter().map(|(_, v)| v).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::parse_lines;
+    use crate::testing::World;
+
+    fn detected(url: &str, modules: &[(&str, &str)]) -> Detected {
+        let lines: Vec<String> = modules
+            .iter()
+            .map(|(id, v)| format!("Name: {id} | Version: {v} | Module: {id} | Publisher: P | DisplayName: {id}"))
+            .collect();
+        let list = parse_lines(&lines);
+        Detected {
+            base_url: url.to_owned(),
+            modules_hash: crate::modules::modules_hash(&list),
+            modules: list,
+            application_version: Some("10.0.1".into()),
+            platform_version: None,
+            fallback: false,
+            fallback_reason: None,
+            warnings: vec![],
+            requests: 1,
+        }
+    }
+
+    #[test]
+    fn environments_with_equal_modules_share_one_version() {
+        let w = World::new();
+        let a = record(&w.store, &detected("http://a", &[("X", "1"), ("Y", "2")]), 10).unwrap();
+        assert!(a.new_version);
+        assert!(a.shared_with.is_empty());
+        let b = record(&w.store, &detected("http://b", &[("Y", "2"), ("X", "1")]), 20).unwrap();
+        assert!(!b.new_version);
+        assert_eq!(b.version_id, a.version_id);
+        assert_eq!(b.shared_with, ["http://a"]);
+        assert_eq!((b.first_seen_ms, b.last_seen_ms), (10, 20));
+        let c = record(&w.store, &detected("http://c", &[("X", "1"), ("Y", "3")]), 30).unwrap();
+        assert!(c.new_version);
+        assert_ne!(c.version_id, a.version_id);
+
+        let versions = list_versions(&w.store).unwrap();
+        assert_eq!(versions.len(), 2);
+        assert_eq!(versions[0].environments, ["http://c"]);
+        assert_eq!(versions[1].environments, ["http://a", "http://b"]);
+        assert_eq!(versions[1].module_count, 2);
+        assert_eq!(version_modules(&w.store, a.version_id).unwrap().iter().map(|m| m.module_id.as_str()).collect::<Vec<_>>(), ["X", "Y"]);
+    }
+
+    #[test]
+    fn an_environment_that_upgrades_moves_to_the_new_version_and_keeps_its_history() {
+        let w = World::new();
+        let old = record(&w.store, &detected("http://a", &[("X", "1")]), 10).unwrap();
+        let new = record(&w.store, &detected("http://a", &[("X", "2")]), 20).unwrap();
+        assert_eq!(old.environment_id, new.environment_id);
+        let envs = list_environments(&w.store).unwrap();
+        assert_eq!(envs.len(), 1);
+        assert_eq!(envs[0].first_seen_ms, 10);
+        assert_eq!(envs[0].modules_hash.as_deref(), Some(detected("", &[("X", "2")]).modules_hash.as_str()));
+        let history = query_map(&w.store, "SELECT version_id FROM environment_versions ORDER BY first_seen_ms", &[], |r| r.int(0)).unwrap();
+        assert_eq!(history, [old.version_id, new.version_id]);
+    }
+}

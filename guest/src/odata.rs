@@ -1,0 +1,193 @@
+//! The F&O service's OData envelopes: collections, action results, errors.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ports::{HttpError, HttpRequest, HttpResponse, Method};
+use serde_json::Value as Json;
+
+/// Headers every request to the service carries. `Authorization` is the host's business.
+pub fn request(method: Method, url: String) -> HttpRequest {
+    let mut headers = vec![
+        ("Accept".to_owned(), "application/json".to_owned()),
+        ("OData-Version".to_owned(), "4.0".to_owned()),
+    ];
+    let body = match method {
+        Method::Post => {
+            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+            Some(b"{}".to_vec())
+        }
+        Method::Get => None,
+    };
+    HttpRequest { method, url, headers, body }
+}
+
+pub fn describe(request: &HttpRequest) -> String {
+    let method = match request.method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+    };
+    format!("{method} {}", request.url)
+}
+
+/// A failed exchange, before it becomes an [`Error`]: kept apart so callers can decide which
+/// failures are worth a fallback.
+#[derive(Debug)]
+pub enum Failure {
+    Transport(HttpError),
+    Status { status: u16, summary: String },
+    Body(String),
+}
+
+impl Failure {
+    pub fn into_error(self, what: &str) -> Error {
+        match self {
+            Failure::Transport(e) => e.into_error(what),
+            Failure::Status { status, summary } => {
+                let kind = match status {
+                    404 => ErrorKind::NotFound,
+                    _ => ErrorKind::Service,
+                };
+                Error::new(kind, format!("{what}: HTTP {status}{summary}"))
+            }
+            Failure::Body(m) => Error::parse(format!("{what}: {m}")),
+        }
+    }
+}
+
+/// Checks the status of a response, turning an error status into a summary of the service's error
+/// body (`error.code`, `error.message`) and its activity id.
+pub fn check_status(response: &HttpResponse) -> Result<(), Failure> {
+    if response.is_success() {
+        return Ok(());
+    }
+    Err(Failure::Status { status: response.status, summary: error_summary(response) })
+}
+
+fn error_summary(response: &HttpResponse) -> String {
+    let mut out = String::new();
+    if let Some(reason) = reason_phrase(response.status) {
+        out.push(' ');
+        out.push_str(reason);
+    }
+    if let Ok(json) = serde_json::from_slice::<Json>(&response.body) {
+        let err = &json["error"];
+        let code = err["code"].as_str().filter(|c| !c.is_empty());
+        let message = err["message"].as_str().filter(|m| !m.is_empty());
+        match (code, message) {
+            (Some(c), Some(m)) => out.push_str(&format!(" ({c}: {m})")),
+            (None, Some(m)) | (Some(m), None) => out.push_str(&format!(" ({m})")),
+            (None, None) => {}
+        }
+    } else if !response.body.is_empty() {
+        let text = String::from_utf8_lossy(&response.body);
+        let snippet: String = text.chars().take(200).collect();
+        out.push_str(&format!(" ({})", snippet.trim()));
+    }
+    if response.attempts > 1 {
+        out.push_str(&format!(" after {} attempts", response.attempts));
+    }
+    if let Some(aid) = response.header("ms-dyn-aid") {
+        out.push_str(&format!(" [activity {aid}]"));
+    }
+    out
+}
+
+fn reason_phrase(status: u16) -> Option<&'static str> {
+    Some(match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => return None,
+    })
+}
+
+pub fn parse_json(body: &[u8]) -> Result<Json, Failure> {
+    serde_json::from_slice(body).map_err(|e| Failure::Body(format!("response is not valid JSON ({e})")))
+}
+
+/// The payload of an action result: `{"value": X}` as the service answers it, the same wrapped as
+/// `{"result": {"value": X}}` (how some clients record action results), or a bare `X`.
+pub fn action_value(json: Json) -> Json {
+    match json {
+        Json::Object(mut map) => {
+            if let Some(v) = map.remove("value") {
+                return v;
+            }
+            if let Some(Json::Object(mut inner)) = map.remove("result") {
+                if let Some(v) = inner.remove("value") {
+                    return v;
+                }
+                return Json::Object(inner);
+            }
+            Json::Object(map)
+        }
+        other => other,
+    }
+}
+
+/// A string-valued action result (`GetApplicationVersion`, `GetPlatformBuildVersion`).
+pub fn action_string(body: &[u8]) -> Result<String, Failure> {
+    match action_value(parse_json(body)?) {
+        Json::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        Json::String(_) => Err(Failure::Body("the value is empty".to_owned())),
+        other => Err(Failure::Body(format!("expected a string value, found {}", kind_of(&other)))),
+    }
+}
+
+/// A collection-valued action result (`GetInstalledModules`).
+pub fn action_array(body: &[u8]) -> Result<Vec<Json>, Failure> {
+    match action_value(parse_json(body)?) {
+        Json::Array(items) => Ok(items),
+        other => Err(Failure::Body(format!("expected a collection (\"value\": [...]), found {}", kind_of(&other)))),
+    }
+}
+
+pub fn kind_of(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> HttpResponse {
+        HttpResponse { status, headers: vec![("ms-dyn-aid".into(), "abc-123".into())], body: body.as_bytes().to_vec(), attempts: 1 }
+    }
+
+    #[test]
+    fn action_results_in_every_shape() {
+        assert_eq!(action_string(br#"{"@odata.context":"x#Edm.String","value":"10.0.1985.137"}"#).unwrap(), "10.0.1985.137");
+        assert_eq!(action_string(br#"{"result":{"value":"7.0"}}"#).unwrap(), "7.0");
+        assert_eq!(action_string(br#""7.1""#).unwrap(), "7.1");
+        assert_eq!(action_array(br#"{"value":["a","b"]}"#).unwrap().len(), 2);
+        assert_eq!(action_array(br#"{"success":true,"result":{"value":["a"]}}"#).unwrap().len(), 1);
+        assert_eq!(action_array(br#"["a","b","c"]"#).unwrap().len(), 3);
+        assert!(matches!(action_array(br#"{"value":"x"}"#), Err(Failure::Body(m)) if m.contains("a string")));
+        assert!(matches!(action_array(b"<html>"), Err(Failure::Body(m)) if m.contains("not valid JSON")));
+    }
+
+    #[test]
+    fn error_statuses_name_the_service_error_and_activity() {
+        let r = response(404, r#"{"error":{"code":"NotFound","message":"No action GetInstalledModules"}}"#);
+        let Err(f) = check_status(&r) else { panic!("404 passed") };
+        let e = f.into_error("POST http://x/data/SystemNotifications/…");
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert_eq!(e.message, "POST http://x/data/SystemNotifications/…: HTTP 404 Not Found (NotFound: No action GetInstalledModules) [activity abc-123]");
+        assert!(check_status(&response(204, "")).is_ok());
+    }
+}

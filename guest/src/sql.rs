@@ -1,0 +1,92 @@
+//! Small helpers over the [`Store`] port: parameter lists, typed column access, transactions.
+
+use crate::error::{Error, Result};
+use crate::ports::{Rows, Store, TxMode, Value};
+
+/// Builds a parameter list from values of mixed types.
+#[macro_export]
+macro_rules! params {
+    () => { ::std::vec::Vec::<$crate::ports::Value>::new() };
+    ($($v:expr),+ $(,)?) => { vec![$($crate::ports::Value::from($v)),+] };
+}
+
+/// Typed access to one row of a result, by column position.
+pub struct Row<'a>(pub &'a [Value]);
+
+impl Row<'_> {
+    fn get(&self, i: usize) -> Result<&Value> {
+        self.0.get(i).ok_or_else(|| Error::internal(format!("column {i} missing from result row")))
+    }
+    pub fn text(&self, i: usize) -> Result<String> {
+        match self.get(i)? {
+            Value::Text(s) => Ok(s.clone()),
+            other => Err(Error::internal(format!("column {i}: expected text, found {other:?}"))),
+        }
+    }
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s.clone())),
+            other => Err(Error::internal(format!("column {i}: expected text or null, found {other:?}"))),
+        }
+    }
+    pub fn int(&self, i: usize) -> Result<i64> {
+        match self.get(i)? {
+            Value::Integer(v) => Ok(*v),
+            other => Err(Error::internal(format!("column {i}: expected integer, found {other:?}"))),
+        }
+    }
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            Value::Integer(v) => Ok(Some(*v)),
+            other => Err(Error::internal(format!("column {i}: expected integer or null, found {other:?}"))),
+        }
+    }
+    pub fn bool(&self, i: usize) -> Result<bool> {
+        Ok(self.int(i)? != 0)
+    }
+}
+
+/// Runs a statement and returns all its rows.
+pub fn query(store: &dyn Store, sql: &str, params: &[Value]) -> Result<Rows> {
+    Ok(store.execute(sql, params)?)
+}
+
+/// Runs a statement for its effect and returns the number of rows it changed.
+pub fn exec(store: &dyn Store, sql: &str, params: &[Value]) -> Result<u64> {
+    Ok(store.execute(sql, params)?.changes)
+}
+
+/// Runs a query and maps each row.
+pub fn query_map<T>(
+    store: &dyn Store,
+    sql: &str,
+    params: &[Value],
+    mut f: impl FnMut(Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let rows = store.execute(sql, params)?;
+    rows.rows.iter().map(|r| f(Row(r))).collect()
+}
+
+/// Runs a query expected to return at most one row.
+pub fn query_opt<T>(
+    store: &dyn Store,
+    sql: &str,
+    params: &[Value],
+    f: impl FnOnce(Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let rows = store.execute(sql, params)?;
+    match rows.rows.first() {
+        Some(r) => f(Row(r)).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Runs `body` inside a transaction, committing only if it succeeds.
+pub fn in_transaction<T>(store: &dyn Store, mode: TxMode, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    let tx = store.begin(mode)?;
+    let value = body()?;
+    tx.commit()?;
+    Ok(value)
+}
