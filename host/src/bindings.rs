@@ -1,0 +1,23 @@
+//! Rust bindings for the WIT contract in `wit/`.
+//!
+//! HTTP and the host's services are async (they wait on the network, the clock and the user);
+//! storage is synchronous: SQLite calls are short and a blocking call is cheaper than a future.
+//! Every import may trap: broken invariants (an unknown resource handle) and exhausted limits stop
+//! the component instead of being reported to it.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "core",
+    imports: {
+        "d365meta:cache/store": trappable,
+        "d365meta:cache/host": trappable,
+        default: async | trappable,
+    },
+    exports: { default: async },
+    with: {
+        "d365meta:cache/store.transaction": crate::imports::store::TransactionHandle,
+    },
+});
+
+pub use d365meta::cache::{host as host_api, http as http_api, store as store_api};
+pub use exports::d365meta::cache::cache as cache_api;

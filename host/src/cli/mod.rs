@@ -1,0 +1,148 @@
+//! The `d365meta` command-line tool.
+//!
+//! Exit codes: 0 success; 1 the operation failed (network, service, storage); 2 invalid usage or
+//! input; 3 not found; 130 cancelled (Ctrl-C).
+
+mod output;
+mod version;
+
+use crate::auth::{AuthMode, Authenticator, ClientCredentials};
+use crate::cache::{Cache, CacheOptions, CoreError, ErrorKind};
+use crate::cancel::CancelToken;
+use crate::logging::{self, Level};
+use crate::runtime::{Runtime, RuntimeConfig};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(name = "d365meta", version, about = "A metadata cache for Dynamics 365 Finance & Operations environments")]
+pub struct Cli {
+    /// The cache database (default: d365meta/cache.db in the user's cache directory).
+    #[arg(long, global = true, value_name = "PATH")]
+    cache: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text (the shapes are documented in the README).
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Log more (-v: info, -vv: debug, -vvv: trace). Logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// When to send an Azure AD token (client credentials from AZURE_TENANT_ID, AZURE_CLIENT_ID,
+    /// AZURE_CLIENT_SECRET): auto = to every environment that is not on loopback.
+    #[arg(long, global = true, value_enum, default_value_t = AuthArg::Auto)]
+    auth: AuthArg,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AuthArg {
+    Auto,
+    None,
+    Always,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Detect and record the version (installed modules) an environment runs, or compare two.
+    Version(version::Args),
+}
+
+/// Runs the tool and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    logging::set_max_level(match cli.verbose {
+        0 => Level::Warn,
+        1 => Level::Info,
+        2 => Level::Debug,
+        _ => Level::Trace,
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let cancel = CancelToken::new();
+    runtime.spawn(watch_ctrl_c(cancel.clone()));
+    let result = runtime.block_on(run(cli, cancel.clone()));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let code = exit_code(&e, &cancel);
+            if code == 130 {
+                eprintln!("cancelled; the cache is as it was before the unfinished step");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            code
+        }
+    }
+}
+
+/// The first Ctrl-C cancels the work cleanly; a second one ends the process at once.
+async fn watch_ctrl_c(cancel: CancelToken) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("\ninterrupted: stopping cleanly (press Ctrl-C again to quit at once)");
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    }
+}
+
+fn exit_code(e: &anyhow::Error, cancel: &CancelToken) -> i32 {
+    match e.downcast_ref::<CoreError>().map(|c| c.kind) {
+        Some(ErrorKind::Cancelled) => 130,
+        Some(ErrorKind::InvalidInput) => 2,
+        Some(ErrorKind::NotFound) => 3,
+        _ if cancel.is_cancelled() => 130,
+        _ => 1,
+    }
+}
+
+async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
+    let ctx = Context { cache_path: cli.cache.clone(), json: cli.json, auth: cli.auth, cancel };
+    match cli.command {
+        Command::Version(args) => version::run(&ctx, args).await,
+    }
+}
+
+/// What every command gets from the global options.
+pub(crate) struct Context {
+    cache_path: Option<PathBuf>,
+    json: bool,
+    auth: AuthArg,
+    cancel: CancelToken,
+}
+
+impl Context {
+    fn database(&self) -> PathBuf {
+        self.cache_path.clone().unwrap_or_else(crate::paths::default_database)
+    }
+
+    fn runtime(&self) -> anyhow::Result<Runtime> {
+        Runtime::new(RuntimeConfig::default())
+    }
+
+    fn options(&self, database: PathBuf) -> CacheOptions {
+        let mode = match self.auth {
+            AuthArg::Auto => AuthMode::Auto,
+            AuthArg::None => AuthMode::None,
+            AuthArg::Always => AuthMode::Always,
+        };
+        let mut options = CacheOptions::new(database);
+        options.auth = Arc::new(Authenticator::new(mode, ClientCredentials::from_env()));
+        options.cancel = self.cancel.clone();
+        options
+    }
+
+    async fn open_cache(&self, runtime: &Runtime) -> anyhow::Result<Cache> {
+        Cache::open(runtime, self.options(self.database())).await
+    }
+}

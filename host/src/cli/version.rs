@@ -1,0 +1,144 @@
+//! `d365meta version`: detect and record an environment's version, or compare two environments.
+
+use super::Context;
+use super::output::{print_fields, print_json, rfc3339, short_hash};
+use crate::cache::{Module, ModuleDiff, VersionReport};
+use serde_json::{Value as Json, json};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The environment's base URL, e.g. https://contoso.operations.dynamics.com
+    #[arg(value_name = "BASE_URL", required_unless_present = "compare", conflicts_with = "compare")]
+    base_url: Option<String>,
+
+    /// Compare the installed modules of two environments (both are detected and recorded).
+    #[arg(long, num_args = 2, value_names = ["URL_A", "URL_B"])]
+    compare: Option<Vec<String>>,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let runtime = ctx.runtime()?;
+    let mut cache = ctx.open_cache(&runtime).await?;
+    if let Some(urls) = args.compare {
+        let a = cache.detect_version(&urls[0]).await?;
+        let b = cache.detect_version(&urls[1]).await?;
+        let diff = cache.compare_modules(a.modules.clone(), b.modules.clone()).await?;
+        if ctx.json {
+            print_json(&comparison_json(&a, &b, &diff));
+        } else {
+            print_comparison(&a, &b, &diff);
+        }
+        return Ok(());
+    }
+    let base_url = args.base_url.unwrap_or_default();
+    let report = cache.detect_version(&base_url).await?;
+    if ctx.json {
+        print_json(&report_json(&report));
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+pub fn module_json(m: &Module) -> Json {
+    json!({
+        "module_id": m.module_id,
+        "name": m.name,
+        "version": m.version,
+        "publisher": m.publisher,
+        "display_name": m.display_name,
+    })
+}
+
+pub fn report_json(r: &VersionReport) -> Json {
+    json!({
+        "base_url": r.base_url,
+        "modules_hash": r.modules_hash,
+        "module_count": r.modules.len(),
+        "application_version": r.application_version,
+        "platform_version": r.platform_version,
+        "fallback": r.fallback,
+        "fallback_reason": r.fallback_reason,
+        "unparsed_lines": r.unparsed.iter().map(|u| json!({"line": u.line, "text": u.text, "reason": u.reason})).collect::<Vec<_>>(),
+        "warnings": r.warnings,
+        "new_version": r.new_version,
+        "first_seen": rfc3339(r.first_seen_ms),
+        "last_seen": rfc3339(r.last_seen_ms),
+        "shared_with": r.shared_with,
+        "requests": r.requests,
+        "modules": r.modules.iter().map(module_json).collect::<Vec<_>>(),
+    })
+}
+
+fn print_report(r: &VersionReport) {
+    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".to_owned());
+    let mut fields = vec![
+        ("Environment", r.base_url.clone()),
+        ("Modules", r.modules.len().to_string()),
+        ("Modules hash", r.modules_hash.clone()),
+        ("Application", or_unknown(&r.application_version)),
+        ("Platform", or_unknown(&r.platform_version)),
+        (
+            "Fallback",
+            match &r.fallback_reason {
+                Some(reason) if r.fallback => format!("yes: identity from application and platform versions ({reason})"),
+                _ => "no".to_owned(),
+            },
+        ),
+        ("Unparsed lines", r.unparsed.len().to_string()),
+        ("Version", if r.new_version { "new to this cache".to_owned() } else { format!("known since {}", rfc3339(r.first_seen_ms)) }),
+        ("Shared with", if r.shared_with.is_empty() { "no other known environment".to_owned() } else { r.shared_with.join(", ") }),
+        ("Requests", r.requests.to_string()),
+    ];
+    if r.fallback {
+        fields.retain(|(label, _)| *label != "Modules");
+    }
+    print_fields(&fields);
+    for u in &r.unparsed {
+        println!("  line {}: {:?} ({})", u.line, u.text, u.reason);
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+}
+
+pub fn comparison_json(a: &VersionReport, b: &VersionReport, d: &ModuleDiff) -> Json {
+    json!({
+        "a": {"base_url": a.base_url, "modules_hash": a.modules_hash, "module_count": a.modules.len()},
+        "b": {"base_url": b.base_url, "modules_hash": b.modules_hash, "module_count": b.modules.len()},
+        "same_version": a.modules_hash == b.modules_hash,
+        "added": d.added.iter().map(module_json).collect::<Vec<_>>(),
+        "removed": d.removed.iter().map(module_json).collect::<Vec<_>>(),
+        "changed": d.changed.iter().map(|c| json!({"module_id": c.module_id, "old_version": c.old_version, "new_version": c.new_version})).collect::<Vec<_>>(),
+        "unchanged": d.unchanged,
+    })
+}
+
+fn print_comparison(a: &VersionReport, b: &VersionReport, d: &ModuleDiff) {
+    println!("A  {}  {} modules  {}", a.base_url, a.modules.len(), short_hash(&a.modules_hash));
+    println!("B  {}  {} modules  {}", b.base_url, b.modules.len(), short_hash(&b.modules_hash));
+    if a.modules_hash == b.modules_hash {
+        println!("Same version: identical modules ({} unchanged).", d.unchanged);
+        return;
+    }
+    println!("{} changed, {} added in B, {} removed from A, {} unchanged", d.changed.len(), d.added.len(), d.removed.len(), d.unchanged);
+    let width = d
+        .changed
+        .iter()
+        .map(|c| c.module_id.len())
+        .chain(d.added.iter().chain(&d.removed).map(|m| m.module_id.len()))
+        .max()
+        .unwrap_or(0);
+    for c in &d.changed {
+        println!("  ~ {:<width$}  {} -> {}", c.module_id, c.old_version, c.new_version);
+    }
+    for m in &d.added {
+        println!("  + {:<width$}  {}", m.module_id, m.version);
+    }
+    for m in &d.removed {
+        println!("  - {:<width$}  {}", m.module_id, m.version);
+    }
+    if a.fallback || b.fallback {
+        println!("note: an environment without a module list (fallback identity) compares as having no modules");
+    }
+}

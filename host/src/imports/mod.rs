@@ -1,0 +1,8 @@
+//! The component's imports, one module per WIT interface: `http`, `store`, `host`.
+//!
+//! Errors a guest should expect (a refused host, a constraint violation) are returned to it;
+//! broken invariants (an unknown resource handle) trap.
+
+pub mod host;
+pub mod http;
+pub mod store;

@@ -1,0 +1,314 @@
+//! `d365meta:cache/store`: SQLite for the component.
+//!
+//! The host executes the component's statements with bound parameters and knows no table names.
+//! Every connection gets WAL journaling, a busy timeout, foreign keys and a prepared-statement
+//! cache. An authorizer refuses `ATTACH`/`DETACH`, extension loading, transaction statements (the
+//! component uses `begin`, so the host always knows whether a transaction is open) and pragmas
+//! beyond a read-only allow-list.
+
+use crate::bindings::store_api as api;
+use crate::runtime::State;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::component::Resource;
+
+/// Pragmas the component may read (never set): what `stats` needs to report the database size.
+const READABLE_PRAGMAS: &[&str] = &["page_count", "page_size", "freelist_count"];
+
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The host side of a `transaction` resource.
+pub struct TransactionHandle {
+    id: u64,
+}
+
+pub struct Database {
+    conn: Connection,
+    /// Set while the host itself runs `BEGIN`/`COMMIT`/`ROLLBACK`, which the authorizer otherwise refuses.
+    host_statement: Arc<AtomicBool>,
+    open_transaction: Option<u64>,
+    next_transaction: u64,
+}
+
+impl Database {
+    pub fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Database> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| anyhow::anyhow!("cannot open the cache database {}: {e}", path.display()))?;
+        Self::configure(conn, busy_timeout).map_err(|e| anyhow::anyhow!("cannot open the cache database {}: {e:#}", path.display()))
+    }
+
+    pub fn open_in_memory() -> anyhow::Result<Database> {
+        Self::configure(Connection::open_in_memory()?, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    fn configure(mut conn: Connection, busy_timeout: Duration) -> anyhow::Result<Database> {
+        conn.busy_timeout(busy_timeout)?;
+        // `journal_mode` answers with a row, so it is queried rather than executed.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if mode != "wal" && mode != "memory" {
+            crate::log!(Warn, "the cache database is in {mode} journal mode, not WAL: readers may wait for writers");
+        }
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+        if fk != 1 {
+            anyhow::bail!("foreign keys could not be enabled");
+        }
+        conn.set_prepared_statement_cache_capacity(256);
+        let host_statement = Arc::new(AtomicBool::new(false));
+        let flag = host_statement.clone();
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&ctx, flag.load(Ordering::Relaxed))))?;
+        Ok(Database { conn, host_statement, open_transaction: None, next_transaction: 1 })
+    }
+
+    fn host_execute(&self, sql: &str) -> rusqlite::Result<()> {
+        self.host_statement.store(true, Ordering::Relaxed);
+        let result = self.conn.execute_batch(sql);
+        self.host_statement.store(false, Ordering::Relaxed);
+        result
+    }
+
+    pub fn execute(&mut self, sql: &str, params: Vec<api::Value>) -> Result<api::Rows, api::Error> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(to_api_error)?;
+        let expected = stmt.parameter_count();
+        if expected != params.len() {
+            return Err(misuse(format!("the statement takes {expected} parameter(s), {} given", params.len())));
+        }
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let width = columns.len();
+        let writes = !stmt.readonly();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.into_iter().map(to_sql))).map_err(to_api_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(to_api_error)? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(from_sql(row.get_ref(i).map_err(to_api_error)?));
+            }
+            out.push(values);
+        }
+        drop(rows);
+        let changes = if writes { self.conn.changes() } else { 0 };
+        Ok(api::Rows { columns, rows: out, changes })
+    }
+
+    pub fn execute_many(&mut self, sql: &str, params: Vec<Vec<api::Value>>) -> Result<u64, api::Error> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(to_api_error)?;
+        let expected = stmt.parameter_count();
+        let mut total = 0u64;
+        for (i, row) in params.into_iter().enumerate() {
+            if row.len() != expected {
+                return Err(misuse(format!("row {i}: the statement takes {expected} parameter(s), {} given", row.len())));
+            }
+            total += stmt.execute(rusqlite::params_from_iter(row.into_iter().map(to_sql))).map_err(|e| {
+                let mut err = to_api_error(e);
+                err.message = format!("row {i}: {}", err.message);
+                err
+            })? as u64;
+        }
+        Ok(total)
+    }
+
+    fn begin(&mut self, mode: api::TransactionMode) -> Result<u64, api::Error> {
+        if self.open_transaction.is_some() {
+            return Err(misuse("a transaction is already open".to_owned()));
+        }
+        let sql = match mode {
+            api::TransactionMode::Deferred => "BEGIN DEFERRED",
+            api::TransactionMode::Immediate => "BEGIN IMMEDIATE",
+        };
+        self.host_execute(sql).map_err(to_api_error)?;
+        let id = self.next_transaction;
+        self.next_transaction += 1;
+        self.open_transaction = Some(id);
+        Ok(id)
+    }
+
+    fn commit(&mut self, id: u64) -> Result<(), api::Error> {
+        if self.open_transaction != Some(id) {
+            return Err(misuse("this transaction has already ended".to_owned()));
+        }
+        // A failed COMMIT (busy) leaves the transaction open; dropping the handle rolls it back.
+        self.host_execute("COMMIT").map_err(to_api_error)?;
+        self.open_transaction = None;
+        Ok(())
+    }
+
+    fn end(&mut self, id: u64) {
+        if self.open_transaction == Some(id) {
+            if let Err(e) = self.host_execute("ROLLBACK") {
+                crate::log!(Warn, "rolling back a transaction the component dropped: {e}");
+            }
+            self.open_transaction = None;
+        }
+    }
+}
+
+fn authorize(ctx: &AuthContext<'_>, host_statement: bool) -> Authorization {
+    match ctx.action {
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
+        AuthAction::Function { function_name } if function_name.eq_ignore_ascii_case("load_extension") => Authorization::Deny,
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } if !host_statement => Authorization::Deny,
+        AuthAction::Pragma { pragma_name, pragma_value } if !host_statement => {
+            let readable = READABLE_PRAGMAS.iter().any(|p| p.eq_ignore_ascii_case(pragma_name));
+            if readable && pragma_value.is_none() { Authorization::Allow } else { Authorization::Deny }
+        }
+        _ => Authorization::Allow,
+    }
+}
+
+fn misuse(message: String) -> api::Error {
+    api::Error { code: api::ErrorCode::Misuse, message }
+}
+
+fn to_api_error(e: rusqlite::Error) -> api::Error {
+    use rusqlite::ErrorCode as C;
+    // SQLite reports an authorizer refusal found while preparing as a plain SQL error.
+    let refused = e.to_string().contains("not authorized");
+    let code = match e.sqlite_error_code() {
+        _ if refused => api::ErrorCode::Denied,
+        Some(C::ConstraintViolation) => api::ErrorCode::Constraint,
+        Some(C::DatabaseBusy | C::DatabaseLocked) => api::ErrorCode::Busy,
+        Some(C::AuthorizationForStatementDenied | C::PermissionDenied) => api::ErrorCode::Denied,
+        Some(C::DatabaseCorrupt | C::NotADatabase) => api::ErrorCode::Corrupt,
+        Some(C::ReadOnly) => api::ErrorCode::Other,
+        _ => match e {
+            rusqlite::Error::SqlInputError { .. } | rusqlite::Error::InvalidColumnType(..) => api::ErrorCode::Invalid,
+            rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("syntax error") || m.contains("no such") => api::ErrorCode::Invalid,
+            rusqlite::Error::InvalidParameterCount(..) | rusqlite::Error::MultipleStatement => api::ErrorCode::Misuse,
+            _ => api::ErrorCode::Other,
+        },
+    };
+    let message = match code {
+        api::ErrorCode::Denied => format!("refused by the host's policy: {e}"),
+        _ => e.to_string(),
+    };
+    api::Error { code, message }
+}
+
+fn to_sql(v: api::Value) -> SqlValue {
+    match v {
+        api::Value::Null => SqlValue::Null,
+        api::Value::Integer(i) => SqlValue::Integer(i),
+        api::Value::Real(f) => SqlValue::Real(f),
+        api::Value::Text(s) => SqlValue::Text(s),
+        api::Value::Blob(b) => SqlValue::Blob(b),
+    }
+}
+
+fn from_sql(v: ValueRef<'_>) -> api::Value {
+    match v {
+        ValueRef::Null => api::Value::Null,
+        ValueRef::Integer(i) => api::Value::Integer(i),
+        ValueRef::Real(f) => api::Value::Real(f),
+        ValueRef::Text(t) => api::Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => api::Value::Blob(b.to_vec()),
+    }
+}
+
+impl api::Host for State {
+    fn execute(&mut self, sql: String, params: Vec<api::Value>) -> wasmtime::Result<Result<api::Rows, api::Error>> {
+        let result = self.db.execute(&sql, params);
+        self.returning_to_guest();
+        Ok(result)
+    }
+
+    fn execute_many(&mut self, sql: String, params: Vec<Vec<api::Value>>) -> wasmtime::Result<Result<u64, api::Error>> {
+        let result = self.db.execute_many(&sql, params);
+        self.returning_to_guest();
+        Ok(result)
+    }
+
+    fn begin(&mut self, mode: api::TransactionMode) -> wasmtime::Result<Result<Resource<TransactionHandle>, api::Error>> {
+        let result = match self.db.begin(mode) {
+            Ok(id) => Ok(self.table.push(TransactionHandle { id })?),
+            Err(e) => Err(e),
+        };
+        self.returning_to_guest();
+        Ok(result)
+    }
+}
+
+impl api::HostTransaction for State {
+    fn commit(&mut self, handle: Resource<TransactionHandle>) -> wasmtime::Result<Result<(), api::Error>> {
+        let id = self.table.get(&handle)?.id;
+        let result = self.db.commit(id);
+        self.returning_to_guest();
+        Ok(result)
+    }
+
+    fn drop(&mut self, handle: Resource<TransactionHandle>) -> wasmtime::Result<()> {
+        let TransactionHandle { id } = self.table.delete(handle)?;
+        self.db.end(id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> api::Value {
+        api::Value::Text(s.to_owned())
+    }
+
+    #[test]
+    fn attach_extensions_transactions_and_pragmas_are_refused() {
+        let mut db = Database::open_in_memory().unwrap();
+        for sql in [
+            "ATTACH DATABASE '/tmp/other.db' AS other",
+            "SELECT load_extension('/tmp/x.so')",
+            "BEGIN",
+            "COMMIT",
+            "SAVEPOINT s",
+            "PRAGMA foreign_keys = OFF",
+            "PRAGMA journal_mode = DELETE",
+            "PRAGMA writable_schema = 1",
+        ] {
+            let err = db.execute(sql, vec![]).unwrap_err();
+            assert_eq!(err.code, api::ErrorCode::Denied, "{sql}: {err:?}");
+            assert!(err.message.contains("refused by the host's policy"), "{sql}: {}", err.message);
+        }
+        let rows = db.execute("PRAGMA page_count", vec![]).unwrap();
+        assert_eq!(rows.rows.len(), 1);
+        // Foreign keys are enforced on the component's connection.
+        db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)", vec![]).unwrap();
+        db.execute("CREATE TABLE child (parent INTEGER REFERENCES parent(id))", vec![]).unwrap();
+        let orphan = db.execute("INSERT INTO child VALUES (42)", vec![]).unwrap_err();
+        assert_eq!(orphan.code, api::ErrorCode::Constraint, "{orphan:?}");
+    }
+
+    #[test]
+    fn transactions_roll_back_unless_committed() {
+        let mut db = Database::open_in_memory().unwrap();
+        db.execute("CREATE TABLE t (x TEXT)", vec![]).unwrap();
+        let tx = db.begin(api::TransactionMode::Immediate).unwrap();
+        assert_eq!(db.execute("INSERT INTO t VALUES (?1)", vec![text("gone")]).unwrap().changes, 1);
+        assert_eq!(db.begin(api::TransactionMode::Deferred).unwrap_err().code, api::ErrorCode::Misuse);
+        db.end(tx);
+        let tx = db.begin(api::TransactionMode::Immediate).unwrap();
+        assert_eq!(db.execute_many("INSERT INTO t VALUES (?1)", vec![vec![text("a")], vec![text("b")]]).unwrap(), 2);
+        db.commit(tx).unwrap();
+        assert_eq!(db.commit(tx).unwrap_err().code, api::ErrorCode::Misuse);
+        db.end(tx); // a committed transaction's handle dropped later changes nothing
+        let rows = db.execute("SELECT x FROM t ORDER BY x", vec![]).unwrap();
+        let texts: Vec<String> = rows.rows.iter().map(|r| match &r[0] { api::Value::Text(t) => t.clone(), other => panic!("{other:?}") }).collect();
+        assert_eq!(texts, ["a", "b"]);
+    }
+
+    #[test]
+    fn errors_are_classified_and_parameter_counts_checked() {
+        let mut db = Database::open_in_memory().unwrap();
+        db.execute("CREATE TABLE t (x TEXT PRIMARY KEY)", vec![]).unwrap();
+        db.execute("INSERT INTO t VALUES ('a')", vec![]).unwrap();
+        assert_eq!(db.execute("INSERT INTO t VALUES ('a')", vec![]).unwrap_err().code, api::ErrorCode::Constraint);
+        assert_eq!(db.execute("SELEKT 1", vec![]).unwrap_err().code, api::ErrorCode::Invalid);
+        assert_eq!(db.execute("SELECT ?1", vec![]).unwrap_err().code, api::ErrorCode::Misuse);
+        let err = db.execute_many("INSERT INTO t VALUES (?1)", vec![vec![text("b")], vec![text("a")]]).unwrap_err();
+        assert_eq!(err.code, api::ErrorCode::Constraint);
+        assert!(err.message.starts_with("row 1:"), "{}", err.message);
+    }
+}
