@@ -36,7 +36,10 @@ fn main() {
     let output = command.output().unwrap_or_else(|e| panic!("could not run cargo to build the core component: {e}"));
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("may not be installed") || stderr.contains("can't find crate for `core`") || stderr.contains("can't find crate for `std`") {
+        let hint = if stderr.contains("may not be installed")
+            || stderr.contains("can't find crate for `core`")
+            || stderr.contains("can't find crate for `std`")
+        {
             format!("\n\nThe {TARGET} target is missing. Install it with:\n    rustup target add {TARGET}\n")
         } else {
             String::new()
@@ -78,7 +81,11 @@ fn scrub_environment(command: &mut Command) {
     }
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy();
-        if key.starts_with("CARGO_PROFILE_") || key.starts_with("CARGO_CFG_") || key.starts_with("CARGO_FEATURE_") || key.starts_with("DEP_") {
+        if key.starts_with("CARGO_PROFILE_")
+            || key.starts_with("CARGO_CFG_")
+            || key.starts_with("CARGO_FEATURE_")
+            || key.starts_with("DEP_")
+        {
             command.env_remove(key.as_ref());
         }
     }

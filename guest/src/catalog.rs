@@ -23,9 +23,10 @@ pub struct Recorded {
 /// Records that `detected.base_url` runs `detected`'s version, now. One transaction.
 pub fn record(store: &dyn Store, detected: &Detected, now_ms: i64) -> Result<Recorded> {
     in_transaction(store, TxMode::Immediate, || {
-        let existing = query_opt(store, "SELECT id, first_seen_ms FROM versions WHERE modules_hash = ?1", &params![&detected.modules_hash], |r| {
-            Ok((r.int(0)?, r.int(1)?))
-        })?;
+        let existing =
+            query_opt(store, "SELECT id, first_seen_ms FROM versions WHERE modules_hash = ?1", &params![&detected.modules_hash], |r| {
+                Ok((r.int(0)?, r.int(1)?))
+            })?;
         let (version_id, first_seen_ms, new_version) = match existing {
             Some((id, first)) => {
                 exec(
@@ -70,7 +71,14 @@ fn insert_version(store: &dyn Store, d: &Detected, now_ms: i64) -> Result<i64> {
         store,
         "INSERT INTO versions (modules_hash, module_count, application_version, platform_version, fallback, first_seen_ms, last_seen_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
-        &params![&d.modules_hash, d.modules.modules.len(), d.application_version.as_deref(), d.platform_version.as_deref(), d.fallback, now_ms],
+        &params![
+            &d.modules_hash,
+            d.modules.modules.len(),
+            d.application_version.as_deref(),
+            d.platform_version.as_deref(),
+            d.fallback,
+            now_ms
+        ],
         |r| r.int(0),
     )?
     .ok_or_else(|| crate::Error::internal("version insert returned no id"))?;
@@ -166,9 +174,10 @@ pub fn list_versions(store: &dyn Store) -> Result<Vec<VersionInfo>> {
             ))
         },
     )?;
-    let pointers = query_map(store, "SELECT version_id, base_url FROM environments WHERE version_id IS NOT NULL ORDER BY base_url", &[], |r| {
-        Ok((r.int(0)?, r.text(1)?))
-    })?;
+    let pointers =
+        query_map(store, "SELECT version_id, base_url FROM environments WHERE version_id IS NOT NULL ORDER BY base_url", &[], |r| {
+            Ok((r.int(0)?, r.text(1)?))
+        })?;
     for (version_id, url) in pointers {
         if let Some((_, v)) = versions.iter_mut().find(|(id, _)| *id == version_id) {
             v.environments.push(url);
@@ -184,10 +193,8 @@ mod tests {
     use crate::testing::World;
 
     fn detected(url: &str, modules: &[(&str, &str)]) -> Detected {
-        let lines: Vec<String> = modules
-            .iter()
-            .map(|(id, v)| format!("Name: {id} | Version: {v} | Module: {id} | Publisher: P | DisplayName: {id}"))
-            .collect();
+        let lines: Vec<String> =
+            modules.iter().map(|(id, v)| format!("Name: {id} | Version: {v} | Module: {id} | Publisher: P | DisplayName: {id}")).collect();
         let list = parse_lines(&lines);
         Detected {
             base_url: url.to_owned(),

@@ -54,12 +54,7 @@ impl wit::Guest for Component {
             base_url: d.base_url,
             modules_hash: d.modules_hash,
             modules: d.modules.modules.into_iter().map(to_wit_module).collect(),
-            unparsed: d
-                .modules
-                .unparsed
-                .into_iter()
-                .map(|u| wit::UnparsedLine { line: u.line, text: u.text, reason: u.reason })
-                .collect(),
+            unparsed: d.modules.unparsed.into_iter().map(|u| wit::UnparsedLine { line: u.line, text: u.text, reason: u.reason }).collect(),
             application_version: d.application_version,
             platform_version: d.platform_version,
             fallback: d.fallback,
@@ -255,7 +250,19 @@ impl ports::Store for WitStore {
         };
         Ok(Box::new(WitTransaction(store::begin(mode).map_err(from_wit_store_error)?)))
     }
+
+    fn try_lock(&self, name: &str) -> Result<Option<Box<dyn ports::Lease>>, ports::StoreError> {
+        let lease = store::try_lock(name).map_err(from_wit_store_error)?;
+        Ok(lease.map(|l| Box::new(WitLease { _held: l }) as Box<dyn ports::Lease>))
+    }
 }
+
+/// Dropping the resource handle releases the lock in the host.
+struct WitLease {
+    _held: store::Lease,
+}
+
+impl ports::Lease for WitLease {}
 
 /// Dropping the resource handle rolls the transaction back in the host.
 struct WitTransaction(store::Transaction);

@@ -8,11 +8,13 @@
 pub mod api;
 pub mod catalog;
 pub mod error;
+pub mod metadata;
 pub mod modules;
 pub mod odata;
 pub mod ports;
 pub mod schema;
 pub mod sql;
+pub mod sync;
 pub mod url;
 pub mod version;
 

@@ -39,11 +39,7 @@ pub fn parse_line(line: &str) -> Result<Module, String> {
     let mut values: [Option<String>; 5] = Default::default();
     let mut current: Option<usize> = None;
     for segment in line.split(" | ") {
-        let starts = FIELDS.iter().position(|field| {
-            segment
-                .strip_prefix(field)
-                .is_some_and(|rest| rest.starts_with(':'))
-        });
+        let starts = FIELDS.iter().position(|field| segment.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')));
         match starts {
             Some(i) if values[i].is_none() => {
                 let value = segment[FIELDS[i].len() + 1..].trim();
@@ -105,11 +101,7 @@ pub fn sort_modules(modules: &mut [Module]) {
 pub fn modules_hash(list: &ModuleList) -> String {
     let mut modules: Vec<&Module> = list.modules.iter().collect();
     modules.sort_by(|a, b| (a.module_id.as_bytes(), a.version.as_bytes()).cmp(&(b.module_id.as_bytes(), b.version.as_bytes())));
-    let mut input = modules
-        .iter()
-        .map(|m| format!("{}:{}", m.module_id, m.version))
-        .collect::<Vec<_>>()
-        .join("|");
+    let mut input = modules.iter().map(|m| format!("{}:{}", m.module_id, m.version)).collect::<Vec<_>>().join("|");
     let mut unparsed: Vec<&str> = list.unparsed.iter().map(|u| u.text.as_str()).collect();
     unparsed.sort_unstable();
     for text in unparsed {
@@ -122,6 +114,11 @@ pub fn modules_hash(list: &ModuleList) -> String {
 /// The identity of an environment whose modules are unknown: its application and platform versions.
 pub fn fallback_hash(application_version: &str, platform_version: &str) -> String {
     sha256_hex(format!("fallback|application:{application_version}|platform:{platform_version}").as_bytes())
+}
+
+/// The first 12 characters of a hash, for people.
+pub fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -145,12 +142,7 @@ pub fn warnings(list: &ModuleList) -> Vec<String> {
     if !duplicates.is_empty() {
         out.push(format!("module ids listed more than once: {}", duplicates.join(", ")));
     }
-    let placeholders: Vec<&str> = list
-        .modules
-        .iter()
-        .filter(|m| m.version == "1.0.0.0")
-        .map(|m| m.module_id.as_str())
-        .collect();
+    let placeholders: Vec<&str> = list.modules.iter().filter(|m| m.version == "1.0.0.0").map(|m| m.module_id.as_str()).collect();
     if !placeholders.is_empty() {
         out.push(format!(
             "{} module(s) report version 1.0.0.0, as custom models on development boxes do; their content can change without changing this identity: {}",
@@ -168,11 +160,7 @@ pub fn warnings(list: &ModuleList) -> Vec<String> {
 }
 
 fn abbreviate(items: &[&str], max: usize) -> String {
-    if items.len() <= max {
-        items.join(", ")
-    } else {
-        format!("{}, and {} more", items[..max].join(", "), items.len() - max)
-    }
+    if items.len() <= max { items.join(", ") } else { format!("{}, and {} more", items[..max].join(", "), items.len() - max) }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,7 +236,10 @@ mod tests {
 
     #[test]
     fn a_display_name_may_contain_the_separator() {
-        let m = parse_line("Name: Fleet | Version: 1.2 | Module: FleetManagement | Publisher: Contoso | DisplayName: Fleet | Trucks | Version: 2").unwrap();
+        let m = parse_line(
+            "Name: Fleet | Version: 1.2 | Module: FleetManagement | Publisher: Contoso | DisplayName: Fleet | Trucks | Version: 2",
+        )
+        .unwrap();
         assert_eq!(m.display_name, "Fleet | Trucks | Version: 2");
         assert_eq!(m.version, "1.2");
         assert_eq!(m.module_id, "FleetManagement");
@@ -292,7 +283,10 @@ mod tests {
         .map(|(id, v)| line(id, v))
         .collect();
         assert_eq!(modules_hash(&parse_lines(&lines)), "ae97cdc85de9b242364367e8bd9bf662a32cee6aaea4d8b47c8e35c4f0a8b90b");
-        assert_eq!(modules_hash(&parse_lines(&[line("module1", "1.0")])), "760ec0e3d54350b5ac9b767cbdd070da2d158b35613dfe5846f3a4515dacadd5");
+        assert_eq!(
+            modules_hash(&parse_lines(&[line("module1", "1.0")])),
+            "760ec0e3d54350b5ac9b767cbdd070da2d158b35613dfe5846f3a4515dacadd5"
+        );
     }
 
     #[test]

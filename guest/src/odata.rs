@@ -6,10 +6,7 @@ use serde_json::Value as Json;
 
 /// Headers every request to the service carries. `Authorization` is the host's business.
 pub fn request(method: Method, url: String) -> HttpRequest {
-    let mut headers = vec![
-        ("Accept".to_owned(), "application/json".to_owned()),
-        ("OData-Version".to_owned(), "4.0".to_owned()),
-    ];
+    let mut headers = vec![("Accept".to_owned(), "application/json".to_owned()), ("OData-Version".to_owned(), "4.0".to_owned())];
     let body = match method {
         Method::Post => {
             headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
@@ -187,7 +184,10 @@ mod tests {
         let Err(f) = check_status(&r) else { panic!("404 passed") };
         let e = f.into_error("POST http://x/data/SystemNotifications/…");
         assert_eq!(e.kind, ErrorKind::NotFound);
-        assert_eq!(e.message, "POST http://x/data/SystemNotifications/…: HTTP 404 Not Found (NotFound: No action GetInstalledModules) [activity abc-123]");
+        assert_eq!(
+            e.message,
+            "POST http://x/data/SystemNotifications/…: HTTP 404 Not Found (NotFound: No action GetInstalledModules) [activity abc-123]"
+        );
         assert!(check_status(&response(204, "")).is_ok());
     }
 }

@@ -100,10 +100,15 @@ pub trait Transaction {
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
+/// A held advisory lock: released when dropped.
+pub trait Lease {}
+
 pub trait Store {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows, StoreError>;
     fn execute_many(&self, sql: &str, params: &[Vec<Value>]) -> Result<u64, StoreError>;
     fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>, StoreError>;
+    /// Takes the advisory lock `name`, or `None` when someone else holds it.
+    fn try_lock(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,10 +135,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)

@@ -16,12 +16,13 @@ pub struct Migration {
     pub statements: &'static [&'static str],
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "environments and versions",
-    statements: &[
-        // One row per version of installed modules, identified by its modules hash.
-        "CREATE TABLE versions (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "environments and versions",
+        statements: &[
+            // One row per version of installed modules, identified by its modules hash.
+            "CREATE TABLE versions (
             id INTEGER PRIMARY KEY,
             modules_hash TEXT NOT NULL UNIQUE,
             module_count INTEGER NOT NULL,
@@ -31,8 +32,8 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             first_seen_ms INTEGER NOT NULL,
             last_seen_ms INTEGER NOT NULL
         ) STRICT",
-        // The modules of a version, in module id order.
-        "CREATE TABLE version_modules (
+            // The modules of a version, in module id order.
+            "CREATE TABLE version_modules (
             version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
             position INTEGER NOT NULL,
             module_id TEXT NOT NULL,
@@ -42,34 +43,246 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             display_name TEXT NOT NULL,
             PRIMARY KEY (version_id, position)
         ) STRICT, WITHOUT ROWID",
-        // GetInstalledModules lines that did not parse; part of the version's identity.
-        "CREATE TABLE version_unparsed_lines (
+            // GetInstalledModules lines that did not parse; part of the version's identity.
+            "CREATE TABLE version_unparsed_lines (
             version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
             line INTEGER NOT NULL,
             text TEXT NOT NULL,
             reason TEXT NOT NULL,
             PRIMARY KEY (version_id, line)
         ) STRICT, WITHOUT ROWID",
-        // An environment, by normalised base URL, and the version it currently runs.
-        "CREATE TABLE environments (
+            // An environment, by normalised base URL, and the version it currently runs.
+            "CREATE TABLE environments (
             id INTEGER PRIMARY KEY,
             base_url TEXT NOT NULL UNIQUE,
             version_id INTEGER REFERENCES versions(id),
             first_seen_ms INTEGER NOT NULL,
             last_seen_ms INTEGER NOT NULL
         ) STRICT",
-        "CREATE INDEX environments_by_version ON environments(version_id)",
-        // Every version an environment has been seen running.
-        "CREATE TABLE environment_versions (
+            "CREATE INDEX environments_by_version ON environments(version_id)",
+            // Every version an environment has been seen running.
+            "CREATE TABLE environment_versions (
             environment_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
             version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
             first_seen_ms INTEGER NOT NULL,
             last_seen_ms INTEGER NOT NULL,
             PRIMARY KEY (environment_id, version_id)
         ) STRICT, WITHOUT ROWID",
-        "CREATE INDEX environment_versions_by_version ON environment_versions(version_id)",
-    ],
-}];
+            "CREATE INDEX environment_versions_by_version ON environment_versions(version_id)",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "metadata snapshots, shared objects, labels and sync history",
+        statements: &[
+            // Objects are content-addressed: one row per distinct content of a kind, shared by every
+            // snapshot that has it. The detail tables below hang off them.
+            "CREATE TABLE objects (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            UNIQUE (kind, hash)
+        ) STRICT",
+            "CREATE TABLE data_entities (
+            object_id INTEGER PRIMARY KEY REFERENCES objects(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            public_entity_name TEXT,
+            public_collection_name TEXT,
+            label_id TEXT,
+            category TEXT,
+            data_service_enabled INTEGER NOT NULL,
+            data_management_enabled INTEGER NOT NULL,
+            is_read_only INTEGER NOT NULL
+        ) STRICT",
+            "CREATE TABLE public_entities (
+            object_id INTEGER PRIMARY KEY REFERENCES objects(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            entity_set_name TEXT,
+            label_id TEXT,
+            is_read_only INTEGER NOT NULL,
+            configuration_enabled INTEGER NOT NULL
+        ) STRICT",
+            "CREATE TABLE entity_properties (
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            type_name TEXT,
+            data_type TEXT,
+            label_id TEXT,
+            is_key INTEGER NOT NULL,
+            is_mandatory INTEGER NOT NULL,
+            configuration_enabled INTEGER NOT NULL,
+            allow_edit INTEGER NOT NULL,
+            allow_edit_on_create INTEGER NOT NULL,
+            is_dimension INTEGER NOT NULL,
+            dimension_relation TEXT,
+            is_dynamic_dimension INTEGER NOT NULL,
+            dimension_legal_entity_property TEXT,
+            dimension_type_property TEXT,
+            PRIMARY KEY (object_id, position)
+        ) STRICT, WITHOUT ROWID",
+            "CREATE TABLE navigation_properties (
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            related_entity TEXT,
+            related_relation_name TEXT,
+            cardinality TEXT,
+            PRIMARY KEY (object_id, position)
+        ) STRICT, WITHOUT ROWID",
+            "CREATE TABLE navigation_constraints (
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+            navigation_position INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            property TEXT,
+            referenced_property TEXT,
+            related_property TEXT,
+            value INTEGER,
+            value_str TEXT,
+            PRIMARY KEY (object_id, navigation_position, position)
+        ) STRICT, WITHOUT ROWID",
+            "CREATE TABLE property_groups (
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            PRIMARY KEY (object_id, position)
+        ) STRICT, WITHOUT ROWID",
+            "CREATE TABLE property_group_members (
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+            group_position INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            property_name TEXT NOT NULL,
+            PRIMARY KEY (object_id, group_position, position)
+        ) STRICT, WITHOUT ROWID",
+            "CREATE TABLE entity_actions (
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            binding_kind TEXT,
+            field_lookup TEXT,
+            returns INTEGER NOT NULL,
+            return_type_name TEXT,
+            return_is_collection INTEGER NOT NULL,
+            PRIMARY KEY (object_id, position)
+        ) STRICT, WITHOUT ROWID",
+            "CREATE TABLE action_parameters (
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+            action_position INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            type_name TEXT,
+            is_collection INTEGER NOT NULL,
+            PRIMARY KEY (object_id, action_position, position)
+        ) STRICT, WITHOUT ROWID",
+            "CREATE TABLE enumerations (
+            object_id INTEGER PRIMARY KEY REFERENCES objects(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            label_id TEXT
+        ) STRICT",
+            "CREATE TABLE enumeration_members (
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            label_id TEXT,
+            configuration_enabled INTEGER NOT NULL,
+            PRIMARY KEY (object_id, position)
+        ) STRICT, WITHOUT ROWID",
+            // Label texts, content-addressed too: one row per (label id, language, text). `missing`
+            // records that the service has no text for the id (it answered 404), so it is not asked again.
+            "CREATE TABLE labels (
+            id INTEGER PRIMARY KEY,
+            label_id TEXT NOT NULL,
+            language TEXT NOT NULL,
+            text TEXT NOT NULL,
+            missing INTEGER NOT NULL CHECK (missing IN (0, 1)),
+            UNIQUE (label_id, language, missing, text)
+        ) STRICT",
+            // A snapshot is one version's metadata as synced, and what it covers. Readers only ever
+            // see complete snapshots; a building one is invisible until its last transaction.
+            "CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            state TEXT NOT NULL CHECK (state IN ('building', 'complete')),
+            strategy TEXT NOT NULL,
+            entities INTEGER NOT NULL CHECK (entities IN (0, 1)),
+            languages TEXT NOT NULL,
+            base_snapshot_id INTEGER,
+            created_ms INTEGER NOT NULL,
+            completed_ms INTEGER,
+            data_entities INTEGER,
+            public_entities INTEGER,
+            properties INTEGER,
+            navigation_properties INTEGER,
+            constraints INTEGER,
+            property_groups INTEGER,
+            actions INTEGER,
+            enumerations INTEGER,
+            members INTEGER,
+            label_ids INTEGER,
+            labels INTEGER,
+            labels_missing INTEGER
+        ) STRICT",
+            "CREATE INDEX snapshots_by_version ON snapshots(version_id, state)",
+            // Phases of a building snapshot that are finished, so an interrupted sync resumes after them.
+            "CREATE TABLE snapshot_phases (
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+            phase TEXT NOT NULL,
+            items INTEGER NOT NULL,
+            completed_ms INTEGER NOT NULL,
+            PRIMARY KEY (snapshot_id, phase)
+        ) STRICT, WITHOUT ROWID",
+            // The objects of a snapshot, in wire order per kind.
+            "CREATE TABLE snapshot_objects (
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            object_id INTEGER NOT NULL REFERENCES objects(id),
+            PRIMARY KEY (snapshot_id, kind, position)
+        ) STRICT, WITHOUT ROWID",
+            "CREATE INDEX snapshot_objects_by_name ON snapshot_objects(snapshot_id, kind, name COLLATE NOCASE)",
+            "CREATE INDEX snapshot_objects_by_object ON snapshot_objects(object_id)",
+            "CREATE TABLE snapshot_labels (
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+            label_row INTEGER NOT NULL REFERENCES labels(id),
+            PRIMARY KEY (snapshot_id, label_row)
+        ) STRICT, WITHOUT ROWID",
+            "CREATE INDEX snapshot_labels_by_label ON snapshot_labels(label_row)",
+            "CREATE INDEX labels_by_id ON labels(label_id, language)",
+            // What readers of an environment see: its current complete snapshot.
+            "ALTER TABLE environments ADD COLUMN snapshot_id INTEGER REFERENCES snapshots(id)",
+            "ALTER TABLE environments ADD COLUMN synced_ms INTEGER",
+            "CREATE INDEX environments_by_snapshot ON environments(snapshot_id)",
+            // Every sync, planned or run, and how it ended.
+            "CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            base_url TEXT NOT NULL,
+            modules_hash TEXT,
+            requested_strategy TEXT NOT NULL,
+            strategy TEXT,
+            reason TEXT,
+            languages TEXT NOT NULL,
+            started_ms INTEGER NOT NULL,
+            finished_ms INTEGER,
+            outcome TEXT NOT NULL CHECK (outcome IN ('running', 'succeeded', 'failed', 'cancelled', 'interrupted', 'planned')),
+            error TEXT,
+            requests INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            objects_fetched INTEGER NOT NULL DEFAULT 0,
+            objects_written INTEGER NOT NULL DEFAULT 0,
+            objects_reused INTEGER NOT NULL DEFAULT 0,
+            labels_fetched INTEGER NOT NULL DEFAULT 0,
+            labels_reused INTEGER NOT NULL DEFAULT 0,
+            labels_missing INTEGER NOT NULL DEFAULT 0,
+            snapshot_id INTEGER
+        ) STRICT",
+            "CREATE INDEX sync_runs_by_url ON sync_runs(base_url, started_ms)",
+        ],
+    },
+];
 
 pub fn latest() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
@@ -139,9 +352,7 @@ pub fn migrate(store: &dyn Store, migrations: &[Migration], now_ms: i64) -> Resu
 }
 
 fn current_version(store: &dyn Store) -> Result<u32> {
-    Ok(query_opt(store, "SELECT MAX(version) FROM schema_migrations", &[], |r| r.opt_int(0))?
-        .flatten()
-        .unwrap_or(0) as u32)
+    Ok(query_opt(store, "SELECT MAX(version) FROM schema_migrations", &[], |r| r.opt_int(0))?.flatten().unwrap_or(0) as u32)
 }
 
 fn refuse_newer(current: u32, latest: u32) -> Result<()> {

@@ -59,23 +59,13 @@ pub fn exec(store: &dyn Store, sql: &str, params: &[Value]) -> Result<u64> {
 }
 
 /// Runs a query and maps each row.
-pub fn query_map<T>(
-    store: &dyn Store,
-    sql: &str,
-    params: &[Value],
-    mut f: impl FnMut(Row<'_>) -> Result<T>,
-) -> Result<Vec<T>> {
+pub fn query_map<T>(store: &dyn Store, sql: &str, params: &[Value], mut f: impl FnMut(Row<'_>) -> Result<T>) -> Result<Vec<T>> {
     let rows = store.execute(sql, params)?;
     rows.rows.iter().map(|r| f(Row(r))).collect()
 }
 
 /// Runs a query expected to return at most one row.
-pub fn query_opt<T>(
-    store: &dyn Store,
-    sql: &str,
-    params: &[Value],
-    f: impl FnOnce(Row<'_>) -> Result<T>,
-) -> Result<Option<T>> {
+pub fn query_opt<T>(store: &dyn Store, sql: &str, params: &[Value], f: impl FnOnce(Row<'_>) -> Result<T>) -> Result<Option<T>> {
     let rows = store.execute(sql, params)?;
     match rows.rows.first() {
         Some(r) => f(Row(r)).map(Some),

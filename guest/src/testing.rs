@@ -8,13 +8,14 @@ use std::collections::VecDeque;
 pub struct SqliteStore {
     pub conn: rusqlite::Connection,
     in_tx: Cell<bool>,
+    leases: std::rc::Rc<RefCell<std::collections::BTreeSet<String>>>,
 }
 
 impl SqliteStore {
     pub fn memory() -> Self {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        SqliteStore { conn, in_tx: Cell::new(false) }
+        SqliteStore { conn, in_tx: Cell::new(false), leases: Default::default() }
     }
 }
 
@@ -87,6 +88,26 @@ impl Store for SqliteStore {
         self.in_tx.set(true);
         Ok(Box::new(SqliteTx { store: self, done: false }))
     }
+
+    fn try_lock(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        if !self.leases.borrow_mut().insert(name.to_owned()) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(TestLease { name: name.to_owned(), leases: self.leases.clone() })))
+    }
+}
+
+struct TestLease {
+    name: String,
+    leases: std::rc::Rc<RefCell<std::collections::BTreeSet<String>>>,
+}
+
+impl Lease for TestLease {}
+
+impl Drop for TestLease {
+    fn drop(&mut self) {
+        self.leases.borrow_mut().remove(&self.name);
+    }
 }
 
 struct SqliteTx<'a> {
@@ -138,7 +159,12 @@ impl Http for FakeHttp {
         self.log.borrow_mut().push(request.url.clone());
         let routes = self.routes.borrow();
         let Some((_, answer)) = routes.iter().find(|(suffix, _)| request.url.ends_with(suffix.as_str())) else {
-            return Ok(HttpResponse { status: 404, headers: vec![], body: br#"{"error":{"code":"NotFound","message":"no route"}}"#.to_vec(), attempts: 1 });
+            return Ok(HttpResponse {
+                status: 404,
+                headers: vec![],
+                body: br#"{"error":{"code":"NotFound","message":"no route"}}"#.to_vec(),
+                attempts: 1,
+            });
         };
         answer.clone().map(|(status, body)| HttpResponse { status, headers: vec![], body: body.into_bytes(), attempts: 1 })
     }

@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use crate::modules::{self, ModuleList};
 use crate::odata::{self, Failure};
-use crate::ports::{Ctx, HttpResponse, HttpError, Method};
+use crate::ports::{Ctx, HttpError, HttpResponse, Method};
 use serde_json::Value as Json;
 
 pub fn installed_modules_url(base_url: &str) -> String {
@@ -20,6 +20,21 @@ pub fn application_version_url(base_url: &str) -> String {
 }
 pub fn platform_version_url(base_url: &str) -> String {
     format!("{base_url}/data/DataManagementEntities/Microsoft.Dynamics.DataEntities.GetPlatformBuildVersion")
+}
+
+/// The application and platform versions, each `None` when the environment would not say; and the
+/// requests made.
+pub fn build_versions(ctx: &Ctx<'_>, base_url: &str) -> (Option<String>, Option<String>, u32) {
+    let requests =
+        [odata::request(Method::Post, application_version_url(base_url)), odata::request(Method::Post, platform_version_url(base_url))];
+    let mut sent = 0;
+    let mut answers = ctx.http.send_batch(&requests).into_iter().map(|answer| {
+        sent += answer.as_ref().map_or(1, |r| r.attempts);
+        answer.ok().filter(HttpResponse::is_success).and_then(|r| odata::action_string(&r.body).ok())
+    });
+    let application = answers.next().flatten();
+    let platform = answers.next().flatten();
+    (application, platform, sent)
 }
 
 /// What an environment says about its version.
@@ -64,15 +79,13 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
     };
 
     if lines.is_err() && !with_build_versions {
-        let more = [
-            odata::request(Method::Post, application_version_url(base_url)),
-            odata::request(Method::Post, platform_version_url(base_url)),
-        ];
+        let more =
+            [odata::request(Method::Post, application_version_url(base_url)), odata::request(Method::Post, platform_version_url(base_url))];
         build_answers = ctx.http.send_batch(&more);
         build_answers.iter().for_each(&mut count);
     }
-    let mut build_versions = build_answers.into_iter().zip([application_version_url(base_url), platform_version_url(base_url)]).map(
-        |(answer, url)| {
+    let mut build_versions =
+        build_answers.into_iter().zip([application_version_url(base_url), platform_version_url(base_url)]).map(|(answer, url)| {
             let what = format!("POST {url}");
             answer
                 .map_err(Failure::Transport)
@@ -81,8 +94,7 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
                     odata::action_string(&r.body)
                 })
                 .map_err(|f| f.into_error(&what))
-        },
-    );
+        });
     let application = build_versions.next();
     let platform = build_versions.next();
 
@@ -104,7 +116,10 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
             let application_version = take(application)?;
             let platform_version = take(platform)?;
             for u in &modules.unparsed {
-                ctx.host.log(crate::ports::Level::Warn, &format!("{base_url}: GetInstalledModules line {} not parsed ({}): {:?}", u.line, u.reason, u.text));
+                ctx.host.log(
+                    crate::ports::Level::Warn,
+                    &format!("{base_url}: GetInstalledModules line {} not parsed ({}): {:?}", u.line, u.reason, u.text),
+                );
             }
             Ok(Detected {
                 base_url: base_url.to_owned(),
@@ -125,7 +140,10 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
                 (Err(e), _) | (_, Err(e)) => {
                     return Err(Error::new(
                         e.kind,
-                        format!("cannot identify the version of {base_url}: GetInstalledModules is unavailable ({reason}), and the fallback failed: {}", e.message),
+                        format!(
+                            "cannot identify the version of {base_url}: GetInstalledModules is unavailable ({reason}), and the fallback failed: {}",
+                            e.message
+                        ),
                     ));
                 }
             };
@@ -137,7 +155,9 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
                 application_version: Some(application),
                 platform_version: Some(platform),
                 fallback: true,
-                warnings: vec![format!("GetInstalledModules is unavailable; the identity comes from the application and platform versions ({reason})")],
+                warnings: vec![format!(
+                    "GetInstalledModules is unavailable; the identity comes from the application and platform versions ({reason})"
+                )],
                 fallback_reason: Some(reason),
                 requests: sent,
             })
@@ -170,7 +190,6 @@ fn is_unavailable(failure: &Failure) -> bool {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,10 +205,11 @@ mod tests {
     #[test]
     fn detects_modules_and_build_versions_in_one_batch() {
         let w = World::new();
-        w.http
-            .route("GetInstalledModules", 200, SAMPLE)
-            .route("GetApplicationVersion", 200, r#"{"value":"10.0.1985.137"}"#)
-            .route("GetPlatformBuildVersion", 200, r#"{"value":"7.0.7521.60"}"#);
+        w.http.route("GetInstalledModules", 200, SAMPLE).route("GetApplicationVersion", 200, r#"{"value":"10.0.1985.137"}"#).route(
+            "GetPlatformBuildVersion",
+            200,
+            r#"{"value":"7.0.7521.60"}"#,
+        );
         let d = detect(&w.ctx(), BASE, true).unwrap();
         assert_eq!(d.modules_hash, "ae97cdc85de9b242364367e8bd9bf662a32cee6aaea4d8b47c8e35c4f0a8b90b");
         assert_eq!(d.modules.modules.len(), 4);
@@ -226,10 +246,11 @@ mod tests {
     #[test]
     fn an_unreadable_module_list_also_falls_back() {
         let w = World::new();
-        w.http
-            .route("GetInstalledModules", 200, "<html>maintenance</html>")
-            .route("GetApplicationVersion", 200, r#"{"value":"1"}"#)
-            .route("GetPlatformBuildVersion", 200, r#"{"value":"2"}"#);
+        w.http.route("GetInstalledModules", 200, "<html>maintenance</html>").route("GetApplicationVersion", 200, r#"{"value":"1"}"#).route(
+            "GetPlatformBuildVersion",
+            200,
+            r#"{"value":"2"}"#,
+        );
         let d = detect(&w.ctx(), BASE, true).unwrap();
         assert!(d.fallback);
         assert!(d.fallback_reason.unwrap().contains("not valid JSON"));
@@ -239,10 +260,11 @@ mod tests {
     fn throttling_and_auth_failures_do_not_fall_back() {
         for status in [401, 403, 429, 503] {
             let w = World::new();
-            w.http
-                .route("GetInstalledModules", status, "")
-                .route("GetApplicationVersion", 200, r#"{"value":"1"}"#)
-                .route("GetPlatformBuildVersion", 200, r#"{"value":"2"}"#);
+            w.http.route("GetInstalledModules", status, "").route("GetApplicationVersion", 200, r#"{"value":"1"}"#).route(
+                "GetPlatformBuildVersion",
+                200,
+                r#"{"value":"2"}"#,
+            );
             let e = detect(&w.ctx(), BASE, true).unwrap_err();
             assert_eq!(e.kind, crate::ErrorKind::Service, "{status}");
             assert!(e.message.contains(&format!("HTTP {status}")) && e.message.contains("GetInstalledModules"), "{}", e.message);
@@ -262,7 +284,11 @@ mod tests {
             .route("GetApplicationVersion", 500, r#"{"error":{"code":"X","message":"boom"}}"#)
             .route("GetPlatformBuildVersion", 200, r#"{"value":"2"}"#);
         let e = detect(&w.ctx(), BASE, false).unwrap_err();
-        assert!(e.message.contains("GetInstalledModules is unavailable") && e.message.contains("GetApplicationVersion: HTTP 500"), "{}", e.message);
+        assert!(
+            e.message.contains("GetInstalledModules is unavailable") && e.message.contains("GetApplicationVersion: HTTP 500"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

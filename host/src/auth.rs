@@ -163,7 +163,10 @@ mod tests {
 
     #[test]
     fn scope_and_form_encoding() {
-        assert_eq!(scope_for(&Origin::parse("https://contoso.operations.dynamics.com/").unwrap()), "https://contoso.operations.dynamics.com/.default");
+        assert_eq!(
+            scope_for(&Origin::parse("https://contoso.operations.dynamics.com/").unwrap()),
+            "https://contoso.operations.dynamics.com/.default"
+        );
         assert_eq!(scope_for(&Origin::parse("http://127.0.0.1:8080").unwrap()), "http://127.0.0.1:8080/.default");
         assert_eq!(form_encode(&[("a", "x y"), ("s", "p&q=/")]), "a=x+y&s=p%26q%3D%2F");
     }

@@ -16,6 +16,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     with: {
         "d365meta:cache/store.transaction": crate::imports::store::TransactionHandle,
+        "d365meta:cache/store.lease": crate::imports::store::LeaseHandle,
     },
 });
 

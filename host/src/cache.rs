@@ -143,7 +143,8 @@ impl Cache {
         F: for<'a> FnOnce(
             &'a Core,
             &'a mut Store<State>,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, api::Error>>> + Send + 'a>>,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, api::Error>>> + Send + 'a>>,
     {
         self.ensure_usable()?;
         entering_guest(&mut self.store);

@@ -13,7 +13,6 @@ use crate::bindings::{Core, CorePre};
 use crate::imports::host::Services;
 use crate::imports::http::HttpState;
 use crate::imports::store::Database;
-use wasmtime::error::Context as _;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -21,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
 /// The core component, built by `build.rs` from `guest/` and embedded in the host.
@@ -113,16 +113,17 @@ impl Runtime {
     /// A store with this runtime's limits applied.
     pub fn new_store(&self, state: State) -> Store<State> {
         let mut store = Store::new(&self.engine, state);
-        store.data_mut().limits = StoreLimitsBuilder::new()
-            .memory_size(self.config.memory_limit_bytes)
-            .trap_on_grow_failure(true)
-            .build();
+        store.data_mut().limits = StoreLimitsBuilder::new().memory_size(self.config.memory_limit_bytes).trap_on_grow_failure(true).build();
         store.limiter(|state| &mut state.limits);
         let limit = self.config.guest_cpu_limit;
         store.epoch_deadline_callback(move |ctx| {
             let ran = ctx.data().guest_since.elapsed();
             if ran > limit {
-                wasmtime::bail!("the core component computed for {:.1}s without returning to the host (limit {:.1}s) and was interrupted", ran.as_secs_f64(), limit.as_secs_f64());
+                wasmtime::bail!(
+                    "the core component computed for {:.1}s without returning to the host (limit {:.1}s) and was interrupted",
+                    ran.as_secs_f64(),
+                    limit.as_secs_f64()
+                );
             }
             // Yield to the executor at every tick so other tasks (progress, the signal handler) run.
             Ok(UpdateDeadline::Yield(1))

@@ -3,7 +3,9 @@
 //! Exit codes: 0 success; 1 the operation failed (network, service, storage); 2 invalid usage or
 //! input; 3 not found; 130 cancelled (Ctrl-C).
 
+mod demo;
 mod output;
+mod simulate;
 mod version;
 
 use crate::auth::{AuthMode, Authenticator, ClientCredentials};
@@ -50,6 +52,10 @@ enum AuthArg {
 enum Command {
     /// Detect and record the version (installed modules) an environment runs, or compare two.
     Version(version::Args),
+    /// Run the F&O simulator until interrupted, printing the base URL of each environment.
+    Simulate(simulate::Args),
+    /// Run the main job against simulated environments over real HTTP and show what it does.
+    Demo(demo::Args),
 }
 
 /// Runs the tool and returns the process exit code.
@@ -110,6 +116,8 @@ async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
     let ctx = Context { cache_path: cli.cache.clone(), json: cli.json, auth: cli.auth, cancel };
     match cli.command {
         Command::Version(args) => version::run(&ctx, args).await,
+        Command::Simulate(args) => simulate::run(&ctx, args).await,
+        Command::Demo(args) => demo::run(&ctx, args).await,
     }
 }
 

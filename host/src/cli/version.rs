@@ -122,13 +122,8 @@ fn print_comparison(a: &VersionReport, b: &VersionReport, d: &ModuleDiff) {
         return;
     }
     println!("{} changed, {} added in B, {} removed from A, {} unchanged", d.changed.len(), d.added.len(), d.removed.len(), d.unchanged);
-    let width = d
-        .changed
-        .iter()
-        .map(|c| c.module_id.len())
-        .chain(d.added.iter().chain(&d.removed).map(|m| m.module_id.len()))
-        .max()
-        .unwrap_or(0);
+    let width =
+        d.changed.iter().map(|c| c.module_id.len()).chain(d.added.iter().chain(&d.removed).map(|m| m.module_id.len())).max().unwrap_or(0);
     for c in &d.changed {
         println!("  ~ {:<width$}  {} -> {}", c.module_id, c.old_version, c.new_version);
     }

@@ -189,7 +189,14 @@ impl HttpState {
                 crate::log!(Warn, "{} {url}: giving up after {attempt} attempt(s) ({})", method, describe_outcome(&outcome));
                 return finish(outcome, attempt);
             }
-            crate::log!(Info, "{} {url}: {}; retrying in {:.1}s (attempt {})", method, describe_outcome(&outcome), delay.as_secs_f64(), attempt + 1);
+            crate::log!(
+                Info,
+                "{} {url}: {}; retrying in {:.1}s (attempt {})",
+                method,
+                describe_outcome(&outcome),
+                delay.as_secs_f64(),
+                attempt + 1
+            );
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}

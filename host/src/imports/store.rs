@@ -17,8 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::Resource;
 
-/// Pragmas the component may read (never set): what `stats` needs to report the database size.
-const READABLE_PRAGMAS: &[&str] = &["page_count", "page_size", "freelist_count"];
+/// Pragmas the component may use, none of which changes a setting: the size figures `stats`
+/// reports, and the read-only checks SQLite itself runs inside `ALTER TABLE ... ADD COLUMN`.
+/// The flag says whether an argument is allowed (for the checks it names a table, not a value).
+const READ_ONLY_PRAGMAS: &[(&str, bool)] =
+    &[("page_count", false), ("page_size", false), ("freelist_count", false), ("quick_check", true), ("integrity_check", true)];
 
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -27,8 +30,37 @@ pub struct TransactionHandle {
     id: u64,
 }
 
+/// The host side of a `lease` resource: the lock is held while this lives.
+pub struct LeaseHandle {
+    _lock: Lock,
+}
+
+enum Lock {
+    /// An OS file lock: released by the OS when the process ends, however it ends.
+    File { _held: std::fs::File },
+    /// For in-memory databases, which no other process can open.
+    InProcess(String),
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Lock::InProcess(name) = self {
+            in_process_locks().lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        }
+    }
+}
+
+fn in_process_locks() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static LOCKS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = std::sync::OnceLock::new();
+    LOCKS.get_or_init(Default::default)
+}
+
 pub struct Database {
     conn: Connection,
+    /// Where lock files live (beside the database); `None` for an in-memory database.
+    lock_dir: Option<std::path::PathBuf>,
+    /// Distinguishes in-memory databases in the in-process lock table.
+    memory_id: u64,
     /// Set while the host itself runs `BEGIN`/`COMMIT`/`ROLLBACK`, which the authorizer otherwise refuses.
     host_statement: Arc<AtomicBool>,
     open_transaction: Option<u64>,
@@ -37,9 +69,18 @@ pub struct Database {
 
 impl Database {
     pub fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Database> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| anyhow::anyhow!("cannot open the cache database {}: {e}", path.display()))?;
-        Self::configure(conn, busy_timeout).map_err(|e| anyhow::anyhow!("cannot open the cache database {}: {e:#}", path.display()))
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| anyhow::anyhow!("cannot open the cache database {}: {e}", path.display()))?;
+        let mut db =
+            Self::configure(conn, busy_timeout).map_err(|e| anyhow::anyhow!("cannot open the cache database {}: {e:#}", path.display()))?;
+        let mut dir = path.as_os_str().to_owned();
+        dir.push(".locks");
+        db.lock_dir = Some(dir.into());
+        Ok(db)
     }
 
     pub fn open_in_memory() -> anyhow::Result<Database> {
@@ -62,7 +103,7 @@ impl Database {
         let host_statement = Arc::new(AtomicBool::new(false));
         let flag = host_statement.clone();
         conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&ctx, flag.load(Ordering::Relaxed))))?;
-        Ok(Database { conn, host_statement, open_transaction: None, next_transaction: 1 })
+        Ok(Database { conn, lock_dir: None, memory_id: fastrand::u64(..), host_statement, open_transaction: None, next_transaction: 1 })
     }
 
     fn host_execute(&self, sql: &str) -> rusqlite::Result<()> {
@@ -137,6 +178,32 @@ impl Database {
         Ok(())
     }
 
+    fn try_lock(&self, name: &str) -> Result<Option<Lock>, api::Error> {
+        let Some(dir) = &self.lock_dir else {
+            let key = format!("{:016x}:{name}", self.memory_id);
+            let mut held = in_process_locks().lock().unwrap_or_else(|e| e.into_inner());
+            // Built lazily: a `Lock` dropped here would release the entry it failed to take.
+            return Ok(held.insert(key.clone()).then(|| Lock::InProcess(key)));
+        };
+        let io =
+            |what: &str, e: std::io::Error| api::Error { code: api::ErrorCode::Other, message: format!("{what} {}: {e}", dir.display()) };
+        std::fs::create_dir_all(dir).map_err(|e| io("cannot create the lock directory", e))?;
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let file_name: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{file_name}.lock")))
+            .map_err(|e| io("cannot open a lock file in", e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Lock::File { _held: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io("cannot lock a file in", e)),
+        }
+    }
+
     fn end(&mut self, id: u64) {
         if self.open_transaction == Some(id) {
             if let Err(e) = self.host_execute("ROLLBACK") {
@@ -153,8 +220,10 @@ fn authorize(ctx: &AuthContext<'_>, host_statement: bool) -> Authorization {
         AuthAction::Function { function_name } if function_name.eq_ignore_ascii_case("load_extension") => Authorization::Deny,
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } if !host_statement => Authorization::Deny,
         AuthAction::Pragma { pragma_name, pragma_value } if !host_statement => {
-            let readable = READABLE_PRAGMAS.iter().any(|p| p.eq_ignore_ascii_case(pragma_name));
-            if readable && pragma_value.is_none() { Authorization::Allow } else { Authorization::Deny }
+            let allowed = READ_ONLY_PRAGMAS
+                .iter()
+                .any(|(name, with_argument)| name.eq_ignore_ascii_case(pragma_name) && (*with_argument || pragma_value.is_none()));
+            if allowed { Authorization::Allow } else { Authorization::Deny }
         }
         _ => Authorization::Allow,
     }
@@ -177,7 +246,9 @@ fn to_api_error(e: rusqlite::Error) -> api::Error {
         Some(C::ReadOnly) => api::ErrorCode::Other,
         _ => match e {
             rusqlite::Error::SqlInputError { .. } | rusqlite::Error::InvalidColumnType(..) => api::ErrorCode::Invalid,
-            rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("syntax error") || m.contains("no such") => api::ErrorCode::Invalid,
+            rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("syntax error") || m.contains("no such") => {
+                api::ErrorCode::Invalid
+            }
             rusqlite::Error::InvalidParameterCount(..) | rusqlite::Error::MultipleStatement => api::ErrorCode::Misuse,
             _ => api::ErrorCode::Other,
         },
@@ -222,6 +293,16 @@ impl api::Host for State {
         Ok(result)
     }
 
+    fn try_lock(&mut self, name: String) -> wasmtime::Result<Result<Option<Resource<LeaseHandle>>, api::Error>> {
+        let result = match self.db.try_lock(&name) {
+            Ok(Some(lock)) => Ok(Some(self.table.push(LeaseHandle { _lock: lock })?)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.returning_to_guest();
+        Ok(result)
+    }
+
     fn begin(&mut self, mode: api::TransactionMode) -> wasmtime::Result<Result<Resource<TransactionHandle>, api::Error>> {
         let result = match self.db.begin(mode) {
             Ok(id) => Ok(self.table.push(TransactionHandle { id })?),
@@ -229,6 +310,13 @@ impl api::Host for State {
         };
         self.returning_to_guest();
         Ok(result)
+    }
+}
+
+impl api::HostLease for State {
+    fn drop(&mut self, handle: Resource<LeaseHandle>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
     }
 }
 
@@ -267,6 +355,7 @@ mod tests {
             "PRAGMA foreign_keys = OFF",
             "PRAGMA journal_mode = DELETE",
             "PRAGMA writable_schema = 1",
+            "PRAGMA page_size = 1024",
         ] {
             let err = db.execute(sql, vec![]).unwrap_err();
             assert_eq!(err.code, api::ErrorCode::Denied, "{sql}: {err:?}");
@@ -295,8 +384,35 @@ mod tests {
         assert_eq!(db.commit(tx).unwrap_err().code, api::ErrorCode::Misuse);
         db.end(tx); // a committed transaction's handle dropped later changes nothing
         let rows = db.execute("SELECT x FROM t ORDER BY x", vec![]).unwrap();
-        let texts: Vec<String> = rows.rows.iter().map(|r| match &r[0] { api::Value::Text(t) => t.clone(), other => panic!("{other:?}") }).collect();
+        let texts: Vec<String> = rows
+            .rows
+            .iter()
+            .map(|r| match &r[0] {
+                api::Value::Text(t) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
         assert_eq!(texts, ["a", "b"]);
+    }
+
+    #[test]
+    fn leases_exclude_each_other_until_dropped() {
+        let dir = std::env::temp_dir().join(format!("d365meta-lease-{}-{:08x}", std::process::id(), fastrand::u32(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = Database::open(&dir.join("c.db"), DEFAULT_BUSY_TIMEOUT).unwrap();
+        let b = Database::open(&dir.join("c.db"), DEFAULT_BUSY_TIMEOUT).unwrap();
+        let held = a.try_lock("sync:x").unwrap().expect("free");
+        assert!(b.try_lock("sync:x").unwrap().is_none(), "a second connection must not take a held lease");
+        assert!(b.try_lock("sync:y").unwrap().is_some(), "other names are independent");
+        drop(held);
+        assert!(b.try_lock("sync:x").unwrap().is_some(), "dropping releases");
+        let m1 = Database::open_in_memory().unwrap();
+        let m2 = Database::open_in_memory().unwrap();
+        let l1 = m1.try_lock("n").unwrap().expect("free");
+        assert!(m1.try_lock("n").unwrap().is_none());
+        assert!(m2.try_lock("n").unwrap().is_some(), "separate in-memory databases do not share locks");
+        drop(l1);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

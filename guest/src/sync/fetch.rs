@@ -1,0 +1,194 @@
+//! Reading from the metadata service: collections (following `@odata.nextLink` to the end) and
+//! labels (many at once through the host's batch import).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::odata::{self, Failure};
+use crate::ports::{Ctx, HttpResponse, Method, Progress};
+use crate::url::odata_string_literal;
+use serde_json::Value as Json;
+
+/// Requests and bytes a sync has used so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meter {
+    pub requests: u32,
+    pub bytes: u64,
+}
+
+impl Meter {
+    pub fn count(&mut self, response: &HttpResponse) {
+        self.requests += response.attempts;
+        self.bytes += response.body.len() as u64;
+    }
+}
+
+/// Pages one collection can have before the loop is taken for a service fault.
+const MAX_PAGES: usize = 100_000;
+
+/// Fetches every item of `<base>/Metadata/<collection>`, following `@odata.nextLink`, and parses
+/// each with `parse`. An item that does not parse fails the whole fetch with its position.
+pub fn collection<T>(
+    ctx: &Ctx<'_>,
+    meter: &mut Meter,
+    base_url: &str,
+    collection: &str,
+    phase: &str,
+    parse: impl Fn(&Json) -> Result<T, String>,
+) -> Result<Vec<T>> {
+    let mut url = format!("{base_url}/Metadata/{collection}");
+    let mut items = Vec::new();
+    let mut bytes = 0u64;
+    let mut seen = std::collections::BTreeSet::new();
+    for page in 1..=MAX_PAGES {
+        ctx.check_cancelled()?;
+        let request = odata::request(Method::Get, url.clone());
+        let what = odata::describe(&request);
+        let response = ctx.http.send(&request).map_err(|e| e.into_error(&what))?;
+        meter.count(&response);
+        bytes += response.body.len() as u64;
+        odata::check_status(&response).map_err(|f| f.into_error(&what))?;
+        let json = odata::parse_json(&response.body).map_err(|f| f.into_error(&what))?;
+        let next = json.get("@odata.nextLink").and_then(Json::as_str).map(str::to_owned);
+        let Json::Object(mut envelope) = json else {
+            return Err(Error::parse(format!("{what}: expected a collection object, found {}", odata::kind_of(&json))));
+        };
+        let values = match envelope.remove("value") {
+            Some(Json::Array(values)) => values,
+            Some(other) => return Err(Error::parse(format!("{what}: \"value\" is {}, expected an array", odata::kind_of(&other)))),
+            None => return Err(Error::parse(format!("{what}: the answer has no \"value\" collection"))),
+        };
+        for value in &values {
+            let position = items.len() + 1;
+            let item = parse(value).map_err(|m| Error::parse(format!("{collection} item {position}: {m} (from {what})")))?;
+            items.push(item);
+        }
+        ctx.host.progress(&Progress { phase: phase.to_owned(), done: items.len() as u64, total: None, bytes: Some(bytes) });
+        let Some(next) = next else { return Ok(items) };
+        let next = resolve_next_link(base_url, &url, &next)?;
+        if !next.starts_with(&format!("{base_url}/")) {
+            return Err(Error::new(
+                ErrorKind::Service,
+                format!("{what}: @odata.nextLink leads outside the environment ({next}); refusing to follow it"),
+            ));
+        }
+        if !seen.insert(next.clone()) {
+            return Err(Error::new(
+                ErrorKind::Service,
+                format!("{what}: @odata.nextLink repeats an earlier page ({next}) after {page} pages"),
+            ));
+        }
+        url = next;
+    }
+    Err(Error::new(ErrorKind::Service, format!("{base_url}/Metadata/{collection}: more than {MAX_PAGES} pages")))
+}
+
+/// A nextLink may be absolute or relative to the service root.
+fn resolve_next_link(base_url: &str, current: &str, next: &str) -> Result<String> {
+    if next.contains("://") {
+        return Ok(next.to_owned());
+    }
+    if let Some(path) = next.strip_prefix('/') {
+        let origin_end = base_url.find("://").map(|i| i + 3).and_then(|s| base_url[s..].find('/').map(|j| s + j)).unwrap_or(base_url.len());
+        return Ok(format!("{}/{path}", &base_url[..origin_end]));
+    }
+    let dir = current.split('?').next().unwrap_or(current);
+    let dir = &dir[..dir.rfind('/').map_or(dir.len(), |i| i + 1)];
+    Ok(format!("{dir}{next}"))
+}
+
+pub fn label_url(base_url: &str, label_id: &str, language: &str) -> String {
+    format!("{base_url}/Metadata/Labels(Id={},Language={})", odata_string_literal(label_id), odata_string_literal(language))
+}
+
+/// The answer for one label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LabelAnswer {
+    Text(String),
+    /// The service has no text for this id in this language.
+    Missing,
+    /// The request failed; the message names the label and why.
+    Failed(Error),
+}
+
+/// Fetches labels concurrently (one request each, batched through the host).
+pub fn labels(ctx: &Ctx<'_>, meter: &mut Meter, base_url: &str, language: &str, ids: &[String]) -> Vec<LabelAnswer> {
+    let requests: Vec<_> = ids.iter().map(|id| odata::request(Method::Get, label_url(base_url, id, language))).collect();
+    let answers = ctx.http.send_batch(&requests);
+    answers
+        .into_iter()
+        .zip(&requests)
+        .zip(ids)
+        .map(|((answer, request), id)| {
+            let what = format!("label {id} ({language}), {}", odata::describe(request));
+            let response = match answer {
+                Ok(r) => r,
+                Err(e) => return LabelAnswer::Failed(e.into_error(&what)),
+            };
+            meter.count(&response);
+            if response.status == 404 {
+                return LabelAnswer::Missing;
+            }
+            if let Err(f) = odata::check_status(&response) {
+                return LabelAnswer::Failed(f.into_error(&what));
+            }
+            match label_text(&response.body) {
+                Ok(Some(text)) => LabelAnswer::Text(text),
+                Ok(None) => LabelAnswer::Missing,
+                Err(f) => LabelAnswer::Failed(f.into_error(&what)),
+            }
+        })
+        .collect()
+}
+
+/// `{"Id": ..., "Language": ..., "Value": "text"}`; also accepted inside a one-item collection.
+/// A null `Value` means the label has no text.
+fn label_text(body: &[u8]) -> Result<Option<String>, Failure> {
+    let json = odata::parse_json(body)?;
+    let item = match &json {
+        Json::Object(o) if o.contains_key("Value") => &json,
+        Json::Object(o) => match o.get("value") {
+            Some(Json::Array(items)) if items.len() == 1 => &items[0],
+            Some(Json::Array(items)) if items.is_empty() => return Ok(None),
+            _ => return Err(Failure::Body("expected a label with a \"Value\"".to_owned())),
+        },
+        other => return Err(Failure::Body(format!("expected a label object, found {}", odata::kind_of(other)))),
+    };
+    match item.get("Value") {
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(Json::Null) => Ok(None),
+        Some(other) => Err(Failure::Body(format!("the label's Value is {}", odata::kind_of(other)))),
+        None => Err(Failure::Body("the label has no \"Value\"".to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_resolve_against_the_service() {
+        let base = "http://h:1/env";
+        assert_eq!(
+            resolve_next_link(base, "http://h:1/env/Metadata/X", "http://h:1/env/Metadata/X?$skip=5").unwrap(),
+            "http://h:1/env/Metadata/X?$skip=5"
+        );
+        assert_eq!(
+            resolve_next_link(base, "http://h:1/env/Metadata/X", "/env/Metadata/X?$skip=5").unwrap(),
+            "http://h:1/env/Metadata/X?$skip=5"
+        );
+        assert_eq!(resolve_next_link(base, "http://h:1/env/Metadata/X?$skip=2", "X?$skip=5").unwrap(), "http://h:1/env/Metadata/X?$skip=5");
+    }
+
+    #[test]
+    fn label_urls_quote_their_keys() {
+        assert_eq!(label_url("http://h", "@SYS13342", "en-US"), "http://h/Metadata/Labels(Id='@SYS13342',Language='en-US')");
+        assert_eq!(label_url("http://h", "@X:it's", "de"), "http://h/Metadata/Labels(Id='@X:it''s',Language='de')");
+    }
+
+    #[test]
+    fn label_bodies() {
+        assert_eq!(label_text(br#"{"Id":"@SYS1","Language":"en-US","Value":"Company"}"#).unwrap(), Some("Company".into()));
+        assert_eq!(label_text(br#"{"value":[{"Id":"@SYS1","Value":"Firma"}]}"#).unwrap(), Some("Firma".into()));
+        assert_eq!(label_text(br#"{"Id":"@SYS1","Value":null}"#).unwrap(), None);
+        assert!(label_text(br#"{"Id":"@SYS1"}"#).is_err());
+    }
+}

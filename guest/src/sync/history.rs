@@ -1,0 +1,125 @@
+//! The record of every sync: when, what was planned and why, how it ended, and what it cost.
+
+use crate::error::Result;
+use crate::params;
+use crate::ports::Store;
+use crate::sql::{exec, query_map, query_opt};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncRun {
+    pub id: i64,
+    pub base_url: String,
+    pub modules_hash: Option<String>,
+    pub requested_strategy: String,
+    pub strategy: Option<String>,
+    pub reason: Option<String>,
+    pub languages: String,
+    pub started_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub requests: u64,
+    pub bytes: u64,
+    pub objects_fetched: u64,
+    pub objects_written: u64,
+    pub objects_reused: u64,
+    pub labels_fetched: u64,
+    pub labels_reused: u64,
+    pub labels_missing: u64,
+    pub snapshot_id: Option<i64>,
+}
+
+/// Records a sync as running. Runs of the same environment still marked running cannot be (the
+/// caller holds the environment's lease), so they are recorded as interrupted.
+pub fn start(store: &dyn Store, base_url: &str, requested: &str, languages: &str, now_ms: i64) -> Result<i64> {
+    exec(
+        store,
+        "UPDATE sync_runs SET outcome = 'interrupted', finished_ms = COALESCE(finished_ms, ?2),
+            error = COALESCE(error, 'the process ended before the sync finished')
+         WHERE base_url = ?1 AND outcome = 'running'",
+        &params![base_url, now_ms],
+    )?;
+    Ok(query_opt(
+        store,
+        "INSERT INTO sync_runs (base_url, requested_strategy, languages, started_ms, outcome) VALUES (?1, ?2, ?3, ?4, 'running') RETURNING id",
+        &params![base_url, requested, languages, now_ms],
+        |r| r.int(0),
+    )?
+    .unwrap_or_default())
+}
+
+pub fn planned(store: &dyn Store, run: i64, modules_hash: &str, strategy: &str, reason: &str) -> Result<()> {
+    exec(
+        store,
+        "UPDATE sync_runs SET modules_hash = ?2, strategy = ?3, reason = ?4 WHERE id = ?1",
+        &params![run, modules_hash, strategy, reason],
+    )?;
+    Ok(())
+}
+
+pub fn finish(store: &dyn Store, run: &SyncRun) -> Result<()> {
+    exec(
+        store,
+        "UPDATE sync_runs SET finished_ms = ?2, outcome = ?3, error = ?4, requests = ?5, bytes = ?6,
+            objects_fetched = ?7, objects_written = ?8, objects_reused = ?9, labels_fetched = ?10, labels_reused = ?11,
+            labels_missing = ?12, snapshot_id = ?13
+         WHERE id = ?1",
+        &params![
+            run.id,
+            run.finished_ms,
+            &run.outcome,
+            run.error.as_deref(),
+            run.requests as i64,
+            run.bytes as i64,
+            run.objects_fetched as i64,
+            run.objects_written as i64,
+            run.objects_reused as i64,
+            run.labels_fetched as i64,
+            run.labels_reused as i64,
+            run.labels_missing as i64,
+            run.snapshot_id
+        ],
+    )?;
+    Ok(())
+}
+
+/// The run of `base_url` in progress, if any (for the message a second sync gets).
+pub fn running(store: &dyn Store, base_url: &str) -> Result<Option<SyncRun>> {
+    Ok(list(store, Some(base_url), 50)?.into_iter().find(|r| r.outcome == "running"))
+}
+
+/// Runs, newest first.
+pub fn list(store: &dyn Store, base_url: Option<&str>, limit: u32) -> Result<Vec<SyncRun>> {
+    query_map(
+        store,
+        "SELECT id, base_url, modules_hash, requested_strategy, strategy, reason, languages, started_ms, finished_ms, outcome, error,
+                requests, bytes, objects_fetched, objects_written, objects_reused, labels_fetched, labels_reused, labels_missing, snapshot_id
+         FROM sync_runs WHERE (?1 IS NULL OR base_url = ?1) ORDER BY started_ms DESC, id DESC LIMIT ?2",
+        &params![base_url, limit],
+        |r| {
+            let n = |i| r.int(i).map(|v| v as u64);
+            Ok(SyncRun {
+                id: r.int(0)?,
+                base_url: r.text(1)?,
+                modules_hash: r.opt_text(2)?,
+                requested_strategy: r.text(3)?,
+                strategy: r.opt_text(4)?,
+                reason: r.opt_text(5)?,
+                languages: r.text(6)?,
+                started_ms: r.int(7)?,
+                finished_ms: r.opt_int(8)?,
+                outcome: r.text(9)?,
+                error: r.opt_text(10)?,
+                requests: n(11)?,
+                bytes: n(12)?,
+                objects_fetched: n(13)?,
+                objects_written: n(14)?,
+                objects_reused: n(15)?,
+                labels_fetched: n(16)?,
+                labels_reused: n(17)?,
+                labels_missing: n(18)?,
+                snapshot_id: r.opt_int(19)?,
+            })
+        },
+    )
+}

@@ -1,0 +1,323 @@
+//! Sync: an environment's metadata into the version-shared store.
+//!
+//! Detect the version (one request), plan, then run the plan's phases into a snapshot that becomes
+//! visible only when every phase is done. Two syncs of one environment exclude each other (a
+//! lease); so do two builders of one version. Every run is recorded in the history, however it ends.
+
+pub mod coverage;
+pub mod fetch;
+pub mod history;
+pub mod labels;
+pub mod plan;
+pub mod snapshot;
+pub mod write;
+
+use crate::catalog;
+use crate::error::{Error, ErrorKind, Result};
+use crate::metadata::{Kind, parse};
+use crate::params;
+use crate::ports::{Ctx, Progress, TxMode};
+use crate::sql::{exec, in_transaction};
+use crate::url::normalize_base_url;
+use crate::version;
+use coverage::normalize_language;
+use fetch::Meter;
+use history::SyncRun;
+use plan::{Plan, Planned, Strategy};
+use snapshot::Counts;
+use std::collections::BTreeSet;
+use write::WriteCounts;
+
+pub const DEFAULT_LANGUAGE: &str = "en-US";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncOptions {
+    pub strategy: Strategy,
+    /// Label languages to cover; empty means `en-US`.
+    pub languages: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// What one phase did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PhaseReport {
+    pub name: String,
+    pub fetched: u64,
+    pub written: u64,
+    pub reused: u64,
+    pub missing: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncReport {
+    pub run_id: i64,
+    pub base_url: String,
+    pub modules_hash: String,
+    pub new_version: bool,
+    pub plan: Plan,
+    pub dry_run: bool,
+    pub phases: Vec<PhaseReport>,
+    /// What the environment's snapshot holds afterwards (absent for a dry run of a new version).
+    pub counts: Option<Counts>,
+    pub snapshot_id: Option<i64>,
+    pub requests: u32,
+    pub bytes: u64,
+    pub duration_ms: i64,
+    pub warnings: Vec<String>,
+}
+
+/// Phases of the entity kinds, in the order they run.
+pub fn entity_phase(kind: Kind) -> &'static str {
+    match kind {
+        Kind::DataEntity => "data-entities",
+        Kind::PublicEntity => "public-entities",
+        Kind::Enumeration => "enumerations",
+    }
+}
+
+pub fn sync(ctx: &Ctx<'_>, base_url: &str, options: &SyncOptions) -> Result<SyncReport> {
+    let base_url = normalize_base_url(base_url)?;
+    let mut languages = BTreeSet::new();
+    for l in &options.languages {
+        languages.insert(normalize_language(l).map_err(Error::invalid_input)?);
+    }
+    if languages.is_empty() {
+        languages.insert(DEFAULT_LANGUAGE.to_owned());
+    }
+    let Some(_environment_lease) = ctx.store.try_lock(&format!("sync:{base_url}"))? else {
+        let since = history::running(ctx.store, &base_url)?
+            .map(|r| format!(" (started at {} ms since the epoch, run {})", r.started_ms, r.id))
+            .unwrap_or_default();
+        return Err(Error::new(ErrorKind::Conflict, format!("another sync of {base_url} is running{since}; wait for it to finish")));
+    };
+    let started = ctx.host.now_ms();
+    let language_list = languages.iter().cloned().collect::<Vec<_>>().join(",");
+    let run_id = history::start(ctx.store, &base_url, options.strategy.as_str(), &language_list, started)?;
+    let mut meter = Meter::default();
+    let mut record = SyncRun { id: run_id, outcome: "running".to_owned(), ..SyncRun::default() };
+    let result = run(ctx, &base_url, options, &languages, run_id, &mut meter, &mut record);
+    record.finished_ms = Some(ctx.host.now_ms());
+    record.requests = u64::from(meter.requests);
+    record.bytes = meter.bytes;
+    match &result {
+        Ok(report) => {
+            record.outcome = if report.dry_run { "planned" } else { "succeeded" }.to_owned();
+            record.snapshot_id = report.snapshot_id;
+        }
+        Err(e) => {
+            record.outcome = if e.kind == ErrorKind::Cancelled { "cancelled" } else { "failed" }.to_owned();
+            record.error = Some(e.message.clone());
+        }
+    }
+    // The history must not hide the sync's own outcome: a failure to record is logged, not returned.
+    if let Err(e) = history::finish(ctx.store, &record) {
+        ctx.host.log(crate::ports::Level::Error, &format!("recording sync run {run_id}: {e}"));
+    }
+    result.map(|mut report| {
+        report.requests = meter.requests;
+        report.bytes = meter.bytes;
+        report.duration_ms = ctx.host.now_ms() - started;
+        report
+    })
+}
+
+fn run(
+    ctx: &Ctx<'_>,
+    base_url: &str,
+    options: &SyncOptions,
+    languages: &BTreeSet<String>,
+    run_id: i64,
+    meter: &mut Meter,
+    record: &mut SyncRun,
+) -> Result<SyncReport> {
+    ctx.host.progress(&Progress { phase: "detect".to_owned(), done: 0, total: Some(1), bytes: None });
+    let detected = version::detect(ctx, base_url, false)?;
+    meter.requests += detected.requests;
+    let recorded = catalog::record(ctx.store, &detected, ctx.host.now_ms())?;
+    ctx.host.progress(&Progress { phase: "detect".to_owned(), done: 1, total: Some(1), bytes: None });
+    let plan = plan::make(
+        ctx.store,
+        &plan::Inputs {
+            environment_id: recorded.environment_id,
+            version_id: recorded.version_id,
+            strategy: options.strategy,
+            languages,
+            modules: &detected.modules.modules,
+        },
+    )?;
+    history::planned(ctx.store, run_id, &detected.modules_hash, plan.planned.as_str(), &plan.reason)?;
+    let mut report = SyncReport {
+        run_id,
+        base_url: base_url.to_owned(),
+        modules_hash: detected.modules_hash.clone(),
+        new_version: recorded.new_version,
+        plan: plan.clone(),
+        dry_run: options.dry_run,
+        phases: vec![],
+        counts: None,
+        snapshot_id: None,
+        requests: 0,
+        bytes: 0,
+        duration_ms: 0,
+        warnings: detected.warnings.clone(),
+    };
+    if options.dry_run {
+        report.snapshot_id = plan.target.as_ref().map(|t| t.id);
+        report.counts = match &plan.target {
+            Some(t) => Some(snapshot::stored_counts(ctx.store, t.id)?),
+            None => None,
+        };
+        return Ok(report);
+    }
+    let now = ctx.host.now_ms();
+    let snapshot_id = match (&plan.planned, &plan.target) {
+        (Planned::UpToDate | Planned::Link, Some(target)) => {
+            in_transaction(ctx.store, TxMode::Immediate, || {
+                snapshot::point_environment(ctx.store, recorded.environment_id, target.id, now)
+            })?;
+            target.id
+        }
+        _ => build(ctx, base_url, &detected, recorded.version_id, recorded.environment_id, &plan, meter, &mut report, record)?,
+    };
+    report.snapshot_id = Some(snapshot_id);
+    report.counts = Some(snapshot::stored_counts(ctx.store, snapshot_id)?);
+    Ok(report)
+}
+
+/// Builds (or resumes building) the snapshot the plan describes and makes it visible.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    ctx: &Ctx<'_>,
+    base_url: &str,
+    detected: &version::Detected,
+    version_id: i64,
+    environment_id: i64,
+    plan: &Plan,
+    meter: &mut Meter,
+    report: &mut SyncReport,
+    record: &mut SyncRun,
+) -> Result<i64> {
+    let Some(_version_lease) = ctx.store.try_lock(&format!("build:{}", detected.modules_hash))? else {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "version {} is being synced by another process right now; run this sync again when it is done and it will share that work",
+                crate::modules::short(&detected.modules_hash)
+            ),
+        ));
+    };
+    fill_build_versions(ctx, base_url, detected, version_id, meter)?;
+    let snapshot_id = resume_or_create(ctx, version_id, plan)?;
+
+    if let Some(from) = &plan.objects_from {
+        let phase = "objects";
+        if !snapshot::phase_done(ctx.store, snapshot_id, phase)? {
+            in_transaction(ctx.store, TxMode::Immediate, || {
+                let copied = exec(
+                    ctx.store,
+                    "INSERT INTO snapshot_objects (snapshot_id, kind, position, name, object_id)
+                     SELECT ?1, kind, position, name, object_id FROM snapshot_objects WHERE snapshot_id = ?2",
+                    &params![snapshot_id, from.id],
+                )?;
+                snapshot::mark_phase(ctx.store, snapshot_id, phase, copied, ctx.host.now_ms())?;
+                report.phases.push(PhaseReport { name: phase.to_owned(), reused: copied, ..PhaseReport::default() });
+                record.objects_reused += copied;
+                Ok(())
+            })?;
+        }
+    }
+    if plan.fetch_entities {
+        for kind in Kind::ALL {
+            let phase = entity_phase(kind);
+            if snapshot::phase_done(ctx.store, snapshot_id, phase)? {
+                continue;
+            }
+            ctx.check_cancelled()?;
+            let counts = match kind {
+                Kind::DataEntity => {
+                    let items = fetch::collection(ctx, meter, base_url, kind.collection(), phase, parse::data_entity)?;
+                    write::write_phase(ctx.store, snapshot_id, phase, &items, ctx.host.now_ms())?
+                }
+                Kind::PublicEntity => {
+                    let items = fetch::collection(ctx, meter, base_url, kind.collection(), phase, parse::public_entity)?;
+                    write::write_phase(ctx.store, snapshot_id, phase, &items, ctx.host.now_ms())?
+                }
+                Kind::Enumeration => {
+                    let items = fetch::collection(ctx, meter, base_url, kind.collection(), phase, parse::enumeration)?;
+                    write::write_phase(ctx.store, snapshot_id, phase, &items, ctx.host.now_ms())?
+                }
+            };
+            add_objects(report, record, phase, counts);
+        }
+    }
+    for language in &plan.languages {
+        ctx.check_cancelled()?;
+        let counts = labels::run(ctx, meter, base_url, snapshot_id, &language.language, language.carry_from)?;
+        record.labels_fetched += counts.fetched;
+        record.labels_reused += counts.reused;
+        record.labels_missing += counts.missing;
+        report.phases.push(PhaseReport {
+            name: labels::phase_name(&language.language),
+            fetched: counts.fetched + counts.missing,
+            written: counts.fetched,
+            reused: counts.reused,
+            missing: counts.missing,
+        });
+    }
+    ctx.check_cancelled()?;
+    snapshot::complete(ctx.store, snapshot_id, environment_id, ctx.host.now_ms())?;
+    Ok(snapshot_id)
+}
+
+fn add_objects(report: &mut SyncReport, record: &mut SyncRun, phase: &str, counts: WriteCounts) {
+    record.objects_fetched += counts.fetched;
+    record.objects_written += counts.written;
+    record.objects_reused += counts.reused;
+    report.phases.push(PhaseReport {
+        name: phase.to_owned(),
+        fetched: counts.fetched,
+        written: counts.written,
+        reused: counts.reused,
+        missing: 0,
+    });
+}
+
+/// A building snapshot of this version with the same plan is resumed; one with another plan is
+/// discarded (it would never be finished).
+fn resume_or_create(ctx: &Ctx<'_>, version_id: i64, plan: &Plan) -> Result<i64> {
+    if let Some(building) = snapshot::building_for_version(ctx.store, version_id)? {
+        if building.coverage == plan.coverage && building.strategy == plan.planned.as_str() {
+            ctx.host.log(crate::ports::Level::Info, &format!("resuming snapshot {} left unfinished by an earlier sync", building.id));
+            return Ok(building.id);
+        }
+        snapshot::discard_building(ctx.store, building.id)?;
+    }
+    let base = plan.base.as_ref().or(plan.objects_from.as_ref()).map(|s| s.id);
+    in_transaction(ctx.store, TxMode::Immediate, || {
+        snapshot::create_building(ctx.store, version_id, plan.planned.as_str(), &plan.coverage, base, ctx.host.now_ms())
+    })
+}
+
+/// A version first seen by a sync has no application and platform versions yet: ask for them.
+fn fill_build_versions(ctx: &Ctx<'_>, base_url: &str, detected: &version::Detected, version_id: i64, meter: &mut Meter) -> Result<()> {
+    let known = crate::sql::query_opt(
+        ctx.store,
+        "SELECT application_version IS NOT NULL AND platform_version IS NOT NULL FROM versions WHERE id = ?1",
+        &params![version_id],
+        |r| r.bool(0),
+    )?
+    .unwrap_or(false);
+    if known || detected.fallback {
+        return Ok(());
+    }
+    let (application, platform, requests) = version::build_versions(ctx, base_url);
+    meter.requests += requests;
+    in_transaction(ctx.store, TxMode::Immediate, || {
+        exec(
+            ctx.store,
+            "UPDATE versions SET application_version = COALESCE(?2, application_version), platform_version = COALESCE(?3, platform_version) WHERE id = ?1",
+            &params![version_id, application, platform],
+        )?;
+        Ok(())
+    })
+}

@@ -1,0 +1,273 @@
+//! Choosing how to sync: compare what the environment runs with what the cache holds.
+
+use super::coverage::Coverage;
+use super::snapshot::{self, SnapshotInfo};
+use crate::error::{Error, Result};
+use crate::modules::Module;
+use crate::ports::Store;
+use std::collections::BTreeSet;
+
+/// What the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Auto,
+    Full,
+    Incremental,
+    EntitiesOnly,
+    LabelsOnly,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::Full => "full",
+            Strategy::Incremental => "incremental",
+            Strategy::EntitiesOnly => "entities-only",
+            Strategy::LabelsOnly => "labels-only",
+        }
+    }
+}
+
+/// What the plan does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Planned {
+    /// The environment's snapshot is of its version and covers what is asked: nothing to fetch.
+    UpToDate,
+    /// Another environment's complete snapshot of the same version covers it: point at it.
+    Link,
+    /// Fetch the entities, store only what changed against an earlier version, reuse its labels.
+    Incremental,
+    /// Fetch everything.
+    Full,
+    /// Fetch the entities only.
+    EntitiesOnly,
+    /// Fetch labels only, for a version whose entities are cached.
+    LabelsOnly,
+}
+
+impl Planned {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Planned::UpToDate => "up-to-date",
+            Planned::Link => "link",
+            Planned::Incremental => "incremental",
+            Planned::Full => "full",
+            Planned::EntitiesOnly => "entities-only",
+            Planned::LabelsOnly => "labels-only",
+        }
+    }
+}
+
+/// Where a language's labels come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LanguagePlan {
+    pub language: String,
+    /// Labels copied from this snapshot where it has them; the rest are fetched.
+    pub carry_from: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub planned: Planned,
+    pub reason: String,
+    /// What the environment will see once the sync is done.
+    pub coverage: Coverage,
+    /// The existing snapshot the environment ends up on (up to date, link).
+    pub target: Option<SnapshotInfo>,
+    /// The snapshot whose objects are taken as they are (labels only).
+    pub objects_from: Option<SnapshotInfo>,
+    pub fetch_entities: bool,
+    pub languages: Vec<LanguagePlan>,
+    /// The earlier version an incremental sync compares against.
+    pub base: Option<SnapshotInfo>,
+    /// Other environments the linked snapshot serves.
+    pub shared_with: Vec<String>,
+}
+
+impl Plan {
+    fn new(planned: Planned, reason: String, coverage: Coverage) -> Plan {
+        Plan {
+            planned,
+            reason,
+            coverage,
+            target: None,
+            objects_from: None,
+            fetch_entities: false,
+            languages: vec![],
+            base: None,
+            shared_with: vec![],
+        }
+    }
+
+    /// Whether the plan reads metadata from the environment.
+    pub fn fetches(&self) -> bool {
+        !matches!(self.planned, Planned::UpToDate | Planned::Link)
+    }
+}
+
+pub struct Inputs<'a> {
+    pub environment_id: i64,
+    pub version_id: i64,
+    pub strategy: Strategy,
+    /// Languages asked for on this run.
+    pub languages: &'a BTreeSet<String>,
+    /// The modules of the version being synced, to describe an incremental base.
+    pub modules: &'a [Module],
+}
+
+pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
+    let current = snapshot::of_environment(store, input.environment_id)?;
+    let same_version = snapshot::complete_for_version(store, input.version_id)?;
+    let best = same_version.iter().find(|s| s.coverage.entities);
+    // Languages are kept once asked for: a later sync refreshes them too.
+    let mut languages = input.languages.clone();
+    if let Some(c) = &current {
+        languages.extend(c.coverage.languages.iter().cloned());
+    }
+    let wanted = Coverage { entities: true, languages: languages.clone() };
+    let fetch_all =
+        |carry: Option<i64>| languages.iter().map(|l| LanguagePlan { language: l.clone(), carry_from: carry }).collect::<Vec<_>>();
+
+    match input.strategy {
+        Strategy::Auto => {
+            if let Some(c) = current.as_ref().filter(|c| c.version_id == input.version_id && c.coverage.covers(&wanted)) {
+                let mut plan = Plan::new(
+                    Planned::UpToDate,
+                    format!("the cached snapshot is of this version and has {}", c.coverage.describe()),
+                    c.coverage.clone(),
+                );
+                plan.target = Some(c.clone());
+                return Ok(plan);
+            }
+            if let Some(s) = same_version.iter().find(|s| s.coverage.covers(&wanted)) {
+                let others = sharing(store, s.id)?;
+                let reason = if others.is_empty() {
+                    format!("this version is already cached with {}", s.coverage.describe())
+                } else {
+                    format!("{} already brought this version with {}", others.join(", "), s.coverage.describe())
+                };
+                let mut plan = Plan::new(Planned::Link, reason, s.coverage.clone());
+                plan.target = Some(s.clone());
+                plan.shared_with = others;
+                return Ok(plan);
+            }
+            if let Some(best) = best {
+                let missing: Vec<&String> = wanted.languages.difference(&best.coverage.languages).collect();
+                let mut plan = Plan::new(
+                    Planned::LabelsOnly,
+                    format!(
+                        "this version is cached with {}; fetching labels for {}",
+                        best.coverage.describe(),
+                        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    Coverage { entities: true, languages: best.coverage.languages.union(&wanted.languages).cloned().collect() },
+                );
+                plan.objects_from = Some(best.clone());
+                plan.languages = plan
+                    .coverage
+                    .languages
+                    .iter()
+                    .map(|l| LanguagePlan { language: l.clone(), carry_from: best.coverage.languages.contains(l).then_some(best.id) })
+                    .collect();
+                return Ok(plan);
+            }
+            match incremental_base(store, current.as_ref(), input.version_id)? {
+                Some(base) => Ok(incremental(store, base, wanted.clone(), fetch_all, input)?),
+                None => {
+                    let mut plan = Plan::new(Planned::Full, "no version of any environment is cached yet".to_owned(), wanted.clone());
+                    plan.fetch_entities = true;
+                    plan.languages = fetch_all(None);
+                    Ok(plan)
+                }
+            }
+        }
+        Strategy::Full => {
+            let mut plan = Plan::new(Planned::Full, "asked for".to_owned(), wanted.clone());
+            plan.fetch_entities = true;
+            plan.languages = fetch_all(None);
+            Ok(plan)
+        }
+        Strategy::Incremental => {
+            let base = match current.as_ref().filter(|c| c.coverage.entities) {
+                Some(c) => Some(c.clone()),
+                None => incremental_base(store, None, input.version_id)?,
+            };
+            let base = base.ok_or_else(|| {
+                Error::invalid_input(
+                    "--strategy incremental needs an earlier synced version to compare with, and none is cached; use auto or full",
+                )
+            })?;
+            incremental(store, base, wanted.clone(), fetch_all, input)
+        }
+        Strategy::EntitiesOnly => {
+            // Labels this version already has are kept for the ids still referenced.
+            let kept = best.map(|b| b.coverage.languages.clone()).unwrap_or_default();
+            let mut plan = Plan::new(Planned::EntitiesOnly, "asked for".to_owned(), Coverage { entities: true, languages: kept.clone() });
+            plan.fetch_entities = true;
+            plan.languages = kept.iter().map(|l| LanguagePlan { language: l.clone(), carry_from: best.map(|b| b.id) }).collect();
+            Ok(plan)
+        }
+        Strategy::LabelsOnly => {
+            let best = best.ok_or_else(|| {
+                Error::invalid_input("--strategy labels-only needs this version's entities in the cache, and they are not; run a sync with auto, full or entities-only first")
+            })?;
+            let coverage = Coverage { entities: true, languages: best.coverage.languages.union(input.languages).cloned().collect() };
+            let mut plan = Plan::new(
+                Planned::LabelsOnly,
+                format!("asked for: labels for {}", input.languages.iter().cloned().collect::<Vec<_>>().join(", ")),
+                coverage.clone(),
+            );
+            plan.objects_from = Some(best.clone());
+            plan.languages = coverage
+                .languages
+                .iter()
+                .map(|l| LanguagePlan { language: l.clone(), carry_from: (!input.languages.contains(l)).then_some(best.id) })
+                .collect();
+            Ok(plan)
+        }
+    }
+}
+
+fn incremental(
+    store: &dyn Store,
+    base: SnapshotInfo,
+    wanted: Coverage,
+    fetch_all: impl Fn(Option<i64>) -> Vec<LanguagePlan>,
+    input: &Inputs<'_>,
+) -> Result<Plan> {
+    let base_modules = crate::catalog::version_modules(store, base.version_id)?;
+    let diff = crate::modules::diff(&base_modules, input.modules);
+    let holders = sharing(store, base.id)?;
+    let from = if holders.is_empty() { String::new() } else { format!(" (as {} has it)", holders.join(", ")) };
+    let reason = format!(
+        "version {}{from} is cached: {} modules changed, {} added, {} removed since; unchanged objects and labels are reused",
+        crate::modules::short(&base.modules_hash),
+        diff.changed.len(),
+        diff.added.len(),
+        diff.removed.len()
+    );
+    let mut plan = Plan::new(Planned::Incremental, reason, wanted);
+    plan.fetch_entities = true;
+    plan.languages = fetch_all(Some(base.id));
+    plan.base = Some(base);
+    Ok(plan)
+}
+
+/// The environment's own earlier version if it has one, or else the most recent version of any
+/// environment.
+fn incremental_base(store: &dyn Store, current: Option<&SnapshotInfo>, version_id: i64) -> Result<Option<SnapshotInfo>> {
+    if let Some(c) = current.filter(|c| c.coverage.entities && c.version_id != version_id) {
+        return Ok(Some(c.clone()));
+    }
+    snapshot::latest_with_entities_except(store, version_id)
+}
+
+fn sharing(store: &dyn Store, snapshot_id: i64) -> Result<Vec<String>> {
+    crate::sql::query_map(
+        store,
+        "SELECT base_url FROM environments WHERE snapshot_id = ?1 ORDER BY base_url",
+        &crate::params![snapshot_id],
+        |r| r.text(0),
+    )
+}

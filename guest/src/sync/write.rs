@@ -1,0 +1,261 @@
+//! Writing fetched objects into a snapshot: content-addressed, so an object whose content is
+//! already stored (from any version) is referenced, not written again.
+
+use super::snapshot::mark_phase;
+use crate::error::Result;
+use crate::metadata::{DataEntity, Enumeration, Kind, PublicEntity, content_hash};
+use crate::params;
+use crate::ports::{Store, TxMode, Value};
+use crate::sql::{in_transaction, query_map};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How many objects a phase fetched, wrote anew, and found already stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub fetched: u64,
+    pub written: u64,
+    pub reused: u64,
+}
+
+/// An object kind that can be stored: its name and its detail rows.
+pub trait StoredObject: Serialize {
+    const KIND: Kind;
+    fn name(&self) -> &str;
+    /// Inserts the detail rows of `objects` (paired with their new object ids).
+    fn insert_details(store: &dyn Store, objects: &[(i64, &Self)]) -> Result<()>;
+}
+
+/// Stores `objects` (in wire order) as the `kind` objects of a building snapshot and marks the
+/// phase done, in one transaction.
+pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: &str, objects: &[T], now_ms: i64) -> Result<WriteCounts> {
+    let hashes: Vec<String> = objects.iter().map(|o| content_hash(T::KIND, o)).collect();
+    in_transaction(store, TxMode::Immediate, || {
+        let kind = T::KIND.as_str();
+        let mut ids = existing_ids(store, kind, &hashes)?;
+        let mut fresh: Vec<(usize, &T)> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, (object, hash)) in objects.iter().zip(&hashes).enumerate() {
+            if !ids.contains_key(hash) && seen.insert(hash.as_str()) {
+                fresh.push((i, object));
+            }
+        }
+        let rows: Vec<Vec<Value>> = fresh.iter().map(|(i, o)| params![kind, o.name(), &hashes[*i]]).collect();
+        store.execute_many("INSERT INTO objects (kind, name, hash) VALUES (?1, ?2, ?3)", &rows)?;
+        let fresh_hashes: Vec<String> = fresh.iter().map(|(i, _)| hashes[*i].clone()).collect();
+        ids.extend(existing_ids(store, kind, &fresh_hashes)?);
+        let with_ids: Vec<(i64, &T)> = fresh.iter().map(|(i, o)| (ids[&hashes[*i]], *o)).collect();
+        T::insert_details(store, &with_ids)?;
+        let rows: Vec<Vec<Value>> = objects
+            .iter()
+            .zip(&hashes)
+            .enumerate()
+            .map(|(position, (o, hash))| params![snapshot_id, kind, position, o.name(), ids[hash]])
+            .collect();
+        store.execute_many(
+            "INSERT INTO snapshot_objects (snapshot_id, kind, position, name, object_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &rows,
+        )?;
+        mark_phase(store, snapshot_id, phase, objects.len() as u64, now_ms)?;
+        Ok(WriteCounts { fetched: objects.len() as u64, written: fresh.len() as u64, reused: (objects.len() - fresh.len()) as u64 })
+    })
+}
+
+fn existing_ids(store: &dyn Store, kind: &str, hashes: &[String]) -> Result<BTreeMap<String, i64>> {
+    let mut out = BTreeMap::new();
+    for chunk in hashes.chunks(500) {
+        let placeholders = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect::<Vec<_>>().join(",");
+        let mut params = vec![Value::from(kind)];
+        params.extend(chunk.iter().map(Value::from));
+        let rows = query_map(store, &format!("SELECT hash, id FROM objects WHERE kind = ?1 AND hash IN ({placeholders})"), &params, |r| {
+            Ok((r.text(0)?, r.int(1)?))
+        })?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+impl StoredObject for DataEntity {
+    const KIND: Kind = Kind::DataEntity;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn insert_details(store: &dyn Store, objects: &[(i64, &Self)]) -> Result<()> {
+        let rows: Vec<Vec<Value>> = objects
+            .iter()
+            .map(|(id, e)| {
+                params![
+                    *id,
+                    &e.name,
+                    e.public_entity_name.as_deref(),
+                    e.public_collection_name.as_deref(),
+                    e.label_id.as_deref(),
+                    e.category.as_deref(),
+                    e.data_service_enabled,
+                    e.data_management_enabled,
+                    e.is_read_only
+                ]
+            })
+            .collect();
+        store.execute_many(
+            "INSERT INTO data_entities (object_id, name, public_entity_name, public_collection_name, label_id, category,
+                data_service_enabled, data_management_enabled, is_read_only) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &rows,
+        )?;
+        Ok(())
+    }
+}
+
+impl StoredObject for PublicEntity {
+    const KIND: Kind = Kind::PublicEntity;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn insert_details(store: &dyn Store, objects: &[(i64, &Self)]) -> Result<()> {
+        let mut entities = Vec::new();
+        let mut properties = Vec::new();
+        let mut navigations = Vec::new();
+        let mut constraints = Vec::new();
+        let mut groups = Vec::new();
+        let mut members = Vec::new();
+        let mut actions = Vec::new();
+        let mut parameters = Vec::new();
+        for (id, e) in objects {
+            let id = *id;
+            entities.push(params![
+                id,
+                &e.name,
+                e.entity_set_name.as_deref(),
+                e.label_id.as_deref(),
+                e.is_read_only,
+                e.configuration_enabled
+            ]);
+            for (i, p) in e.properties.iter().enumerate() {
+                properties.push(params![
+                    id,
+                    i,
+                    &p.name,
+                    p.type_name.as_deref(),
+                    p.data_type.as_deref(),
+                    p.label_id.as_deref(),
+                    p.is_key,
+                    p.is_mandatory,
+                    p.configuration_enabled,
+                    p.allow_edit,
+                    p.allow_edit_on_create,
+                    p.is_dimension,
+                    p.dimension_relation.as_deref(),
+                    p.is_dynamic_dimension,
+                    p.dimension_legal_entity_property.as_deref(),
+                    p.dimension_type_property.as_deref()
+                ]);
+            }
+            for (i, n) in e.navigation_properties.iter().enumerate() {
+                navigations.push(params![
+                    id,
+                    i,
+                    &n.name,
+                    n.related_entity.as_deref(),
+                    n.related_relation_name.as_deref(),
+                    n.cardinality.as_deref()
+                ]);
+                for (j, c) in n.constraints.iter().enumerate() {
+                    constraints.push(params![
+                        id,
+                        i,
+                        j,
+                        &c.kind,
+                        c.property.as_deref(),
+                        c.referenced_property.as_deref(),
+                        c.related_property.as_deref(),
+                        c.value,
+                        c.value_str.as_deref()
+                    ]);
+                }
+            }
+            for (i, g) in e.property_groups.iter().enumerate() {
+                groups.push(params![id, i, &g.name]);
+                for (j, m) in g.properties.iter().enumerate() {
+                    members.push(params![id, i, j, m]);
+                }
+            }
+            for (i, a) in e.actions.iter().enumerate() {
+                let (returns, return_name, return_collection) = match &a.return_type {
+                    Some(t) => (true, t.type_name.as_deref(), t.is_collection),
+                    None => (false, None, false),
+                };
+                actions.push(params![
+                    id,
+                    i,
+                    &a.name,
+                    a.binding_kind.as_deref(),
+                    a.field_lookup.as_deref(),
+                    returns,
+                    return_name,
+                    return_collection
+                ]);
+                for (j, p) in a.parameters.iter().enumerate() {
+                    parameters.push(params![id, i, j, &p.name, p.type_name.as_deref(), p.is_collection]);
+                }
+            }
+        }
+        store.execute_many(
+            "INSERT INTO public_entities (object_id, name, entity_set_name, label_id, is_read_only, configuration_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &entities,
+        )?;
+        store.execute_many(
+            "INSERT INTO entity_properties (object_id, position, name, type_name, data_type, label_id, is_key, is_mandatory,
+                configuration_enabled, allow_edit, allow_edit_on_create, is_dimension, dimension_relation, is_dynamic_dimension,
+                dimension_legal_entity_property, dimension_type_property)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            &properties,
+        )?;
+        store.execute_many(
+            "INSERT INTO navigation_properties (object_id, position, name, related_entity, related_relation_name, cardinality) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &navigations,
+        )?;
+        store.execute_many(
+            "INSERT INTO navigation_constraints (object_id, navigation_position, position, kind, property, referenced_property, related_property, value, value_str)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &constraints,
+        )?;
+        store.execute_many("INSERT INTO property_groups (object_id, position, name) VALUES (?1, ?2, ?3)", &groups)?;
+        store.execute_many(
+            "INSERT INTO property_group_members (object_id, group_position, position, property_name) VALUES (?1, ?2, ?3, ?4)",
+            &members,
+        )?;
+        store.execute_many(
+            "INSERT INTO entity_actions (object_id, position, name, binding_kind, field_lookup, returns, return_type_name, return_is_collection)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            &actions,
+        )?;
+        store.execute_many(
+            "INSERT INTO action_parameters (object_id, action_position, position, name, type_name, is_collection) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &parameters,
+        )?;
+        Ok(())
+    }
+}
+
+impl StoredObject for Enumeration {
+    const KIND: Kind = Kind::Enumeration;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn insert_details(store: &dyn Store, objects: &[(i64, &Self)]) -> Result<()> {
+        let mut enums = Vec::new();
+        let mut members = Vec::new();
+        for (id, e) in objects {
+            enums.push(params![*id, &e.name, e.label_id.as_deref()]);
+            for (i, m) in e.members.iter().enumerate() {
+                members.push(params![*id, i, &m.name, m.value, m.label_id.as_deref(), m.configuration_enabled]);
+            }
+        }
+        store.execute_many("INSERT INTO enumerations (object_id, name, label_id) VALUES (?1, ?2, ?3)", &enums)?;
+        store.execute_many(
+            "INSERT INTO enumeration_members (object_id, position, name, value, label_id, configuration_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &members,
+        )?;
+        Ok(())
+    }
+}

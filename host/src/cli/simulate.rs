@@ -1,0 +1,66 @@
+//! `d365meta simulate`: the F&O simulator as a standalone server.
+
+use super::Context;
+use d365meta_simulator::{Dataset, EnvironmentSpec, Scale, Simulator, load_modules_file};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on; environments take consecutive ports from it (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    listen: SocketAddr,
+
+    /// How much metadata each environment has: tiny, small or full (a realistic environment).
+    #[arg(long, default_value = "small", value_name = "SCALE")]
+    scale: Scale,
+
+    /// A module list for an environment (a GetInstalledModules response, the same wrapped in an
+    /// action result, or a JSON array of module lines). Repeat for several environments.
+    #[arg(long = "modules", value_name = "FILE")]
+    modules: Vec<PathBuf>,
+
+    /// How many environments to serve (at least one per --modules file).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    environments: usize,
+
+    /// How many of them (the last ones) run a newer version with a few entities changed.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    newer: usize,
+
+    /// Page collections: at most N items per response, with @odata.nextLink.
+    #[arg(long, value_name = "N")]
+    page_size: Option<usize>,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let count = args.environments.max(args.modules.len()).max(1);
+    let base = Arc::new(Dataset::generate(args.scale));
+    let newer = (args.newer > 0).then(|| Arc::new(base.evolve(1, 5).0));
+    let mut specs = Vec::with_capacity(count);
+    for i in 0..count {
+        let modules = match args.modules.get(i) {
+            Some(path) => Some(load_modules_file(path)?),
+            None => None,
+        };
+        let is_newer = i + args.newer >= count;
+        let dataset = match (&newer, is_newer) {
+            (Some(n), true) => n.clone(),
+            _ => base.clone(),
+        };
+        specs.push(EnvironmentSpec { name: format!("env{}", i + 1), dataset, modules, page_size: args.page_size, require_bearer: None });
+    }
+    let simulator = Simulator::start_at(args.listen, specs).await?;
+    let mut stdout = std::io::stdout().lock();
+    for i in 0..count {
+        writeln!(stdout, "{}", simulator.env(i).base_url())?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    eprintln!("serving {count} simulated environment(s) at scale {}; press Ctrl-C to stop", args.scale);
+    ctx.cancel.cancelled().await;
+    simulator.shutdown().await;
+    Ok(())
+}
