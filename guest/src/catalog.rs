@@ -206,6 +206,7 @@ mod tests {
             fallback_reason: None,
             warnings: vec![],
             requests: 1,
+            bytes: 0,
         }
     }
 

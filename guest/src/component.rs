@@ -103,6 +103,79 @@ impl wit::Guest for Component {
             .collect())
     }
 
+    fn sync(base_url: String, options: wit::SyncOptions) -> Result<wit::SyncReport, wit::Error> {
+        use crate::sync::plan::Strategy;
+        let ctx = enter()?;
+        let strategy = match options.strategy {
+            wit::Strategy::Auto => Strategy::Auto,
+            wit::Strategy::Full => Strategy::Full,
+            wit::Strategy::Incremental => Strategy::Incremental,
+            wit::Strategy::EntitiesOnly => Strategy::EntitiesOnly,
+            wit::Strategy::LabelsOnly => Strategy::LabelsOnly,
+        };
+        let options = crate::sync::SyncOptions { strategy, languages: options.languages, dry_run: options.dry_run };
+        let r = api::sync(ctx, &base_url, &options).map_err(to_wit_error)?;
+        Ok(wit::SyncReport {
+            run_id: r.run_id,
+            base_url: r.base_url,
+            modules_hash: r.modules_hash,
+            new_version: r.new_version,
+            strategy: r.plan.planned.as_str().to_owned(),
+            reason: r.plan.reason.clone(),
+            dry_run: r.dry_run,
+            entities: r.plan.coverage.entities,
+            languages: r.plan.coverage.languages.iter().cloned().collect(),
+            planned_phases: r.plan.phases(),
+            base_modules_hash: r.plan.base.as_ref().map(|b| b.modules_hash.clone()),
+            shared_with: r.plan.shared_with.clone(),
+            phases: r
+                .phases
+                .into_iter()
+                .map(|p| wit::PhaseReport { name: p.name, fetched: p.fetched, written: p.written, reused: p.reused, missing: p.missing })
+                .collect(),
+            counts: r.counts.map(to_wit_counts),
+            requests: r.requests,
+            bytes: r.bytes,
+            duration_ms: r.duration_ms,
+            warnings: r.warnings,
+        })
+    }
+
+    fn history(base_url: Option<String>, limit: u32) -> Result<Vec<wit::SyncRun>, wit::Error> {
+        let ctx = enter()?;
+        let runs = api::history(ctx, base_url.as_deref(), limit).map_err(to_wit_error)?;
+        Ok(runs
+            .into_iter()
+            .map(|r| wit::SyncRun {
+                id: r.id,
+                base_url: r.base_url,
+                modules_hash: r.modules_hash,
+                requested_strategy: r.requested_strategy,
+                strategy: r.strategy,
+                reason: r.reason,
+                languages: crate::sync::coverage::Coverage::parse_languages(&r.languages).into_iter().collect(),
+                started_ms: r.started_ms,
+                finished_ms: r.finished_ms,
+                outcome: r.outcome,
+                error: r.error,
+                requests: r.requests,
+                bytes: r.bytes,
+                objects_fetched: r.objects_fetched,
+                objects_written: r.objects_written,
+                objects_reused: r.objects_reused,
+                labels_fetched: r.labels_fetched,
+                labels_reused: r.labels_reused,
+                labels_missing: r.labels_missing,
+            })
+            .collect())
+    }
+
+    fn gc(keep_days: u32) -> Result<wit::GcReport, wit::Error> {
+        let ctx = enter()?;
+        let r = api::gc(ctx, keep_days).map_err(to_wit_error)?;
+        Ok(wit::GcReport { versions: r.versions, snapshots: r.snapshots, objects: r.objects, labels: r.labels })
+    }
+
     fn list_versions() -> Result<Vec<wit::VersionInfo>, wit::Error> {
         let ctx = enter()?;
         let versions = catalog::list_versions(ctx.store).map_err(to_wit_error)?;
@@ -119,6 +192,23 @@ impl wit::Guest for Component {
                 environments: v.environments,
             })
             .collect())
+    }
+}
+
+fn to_wit_counts(c: crate::sync::snapshot::Counts) -> wit::SnapshotCounts {
+    wit::SnapshotCounts {
+        data_entities: c.data_entities,
+        public_entities: c.public_entities,
+        properties: c.properties,
+        navigation_properties: c.navigation_properties,
+        constraints: c.constraints,
+        property_groups: c.property_groups,
+        actions: c.actions,
+        enumerations: c.enumerations,
+        members: c.members,
+        label_ids: c.label_ids,
+        labels: c.labels,
+        labels_missing: c.labels_missing,
     }
 }
 

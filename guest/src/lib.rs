@@ -8,6 +8,7 @@
 pub mod api;
 pub mod catalog;
 pub mod error;
+pub mod gc;
 pub mod metadata;
 pub mod modules;
 pub mod odata;

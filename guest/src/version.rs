@@ -48,8 +48,9 @@ pub struct Detected {
     pub fallback: bool,
     pub fallback_reason: Option<String>,
     pub warnings: Vec<String>,
-    /// HTTP requests sent, retries included.
+    /// HTTP requests sent, retries included, and bytes received.
     pub requests: u32,
+    pub bytes: u64,
 }
 
 /// Asks the environment at `base_url` (already normalised) for its identity. With
@@ -63,8 +64,10 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
     }
     let mut answers = ctx.http.send_batch(&requests).into_iter();
     let mut sent = 0u32;
+    let mut bytes = 0u64;
     let mut count = |r: &Result<HttpResponse, HttpError>| {
         sent += r.as_ref().map_or(1, |r| r.attempts);
+        bytes += r.as_ref().map_or(0, |r| r.body.len() as u64);
     };
     let modules_answer = answers.next().ok_or_else(|| Error::internal("no answer for GetInstalledModules"))?;
     count(&modules_answer);
@@ -131,6 +134,7 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
                 fallback_reason: None,
                 warnings,
                 requests: sent,
+                bytes,
             })
         }
         Err(reason) => {
@@ -160,6 +164,7 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
                 )],
                 fallback_reason: Some(reason),
                 requests: sent,
+                bytes,
             })
         }
     }

@@ -20,5 +20,5 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use d365meta::cache::{host as host_api, http as http_api, store as store_api};
-pub use exports::d365meta::cache::cache as cache_api;
+pub use self::d365meta::cache::{host as host_api, http as http_api, store as store_api};
+pub use self::exports::d365meta::cache::cache as cache_api;

@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::Store;
 
-pub use api::{EnvironmentInfo, ErrorKind, Module, ModuleChange, ModuleDiff, SchemaStatus, UnparsedLine, VersionInfo, VersionReport};
+pub use api::{
+    EnvironmentInfo, ErrorKind, GcReport, Module, ModuleChange, ModuleDiff, PhaseReport, SchemaStatus, SnapshotCounts, Strategy, SyncOptions,
+    SyncReport, SyncRun, UnparsedLine, VersionInfo, VersionReport,
+};
 
 /// An error the component reported: what kind, and a message naming the endpoint, status or object.
 #[derive(Clone, Debug)]
@@ -127,6 +130,25 @@ impl Cache {
 
     pub async fn list_versions(&mut self) -> anyhow::Result<Vec<VersionInfo>> {
         self.call(|core, store| Box::pin(async move { core.d365meta_cache_cache().call_list_versions(store).await })).await
+    }
+
+    /// Syncs the environment at `base_url` (allowing its host).
+    pub async fn sync(&mut self, base_url: &str, options: SyncOptions) -> anyhow::Result<SyncReport> {
+        self.allow(base_url)?;
+        let url = base_url.to_owned();
+        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_sync(store, &url, &options).await })).await
+    }
+
+    /// Recorded syncs, newest first.
+    pub async fn history(&mut self, base_url: Option<&str>, limit: u32) -> anyhow::Result<Vec<SyncRun>> {
+        let url = base_url.map(str::to_owned);
+        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_history(store, url.as_deref(), limit).await }))
+            .await
+    }
+
+    /// Removes what nothing references.
+    pub async fn gc(&mut self, keep_days: u32) -> anyhow::Result<GcReport> {
+        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_gc(store, keep_days).await })).await
     }
 
     fn ensure_usable(&self) -> anyhow::Result<()> {

@@ -26,7 +26,7 @@ const MISBEHAVING: &str = r#"
 "#;
 
 fn runtime(cpu: Duration, memory: usize) -> Runtime {
-    Runtime::new(RuntimeConfig { guest_cpu_limit: cpu, memory_limit_bytes: memory, artifact_dir: None }).unwrap()
+    Runtime::new(RuntimeConfig { guest_cpu_limit: cpu, memory_limit_bytes: memory, ..RuntimeConfig::default() }).unwrap()
 }
 
 fn state() -> State {

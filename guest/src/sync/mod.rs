@@ -133,6 +133,7 @@ fn run(
     ctx.host.progress(&Progress { phase: "detect".to_owned(), done: 0, total: Some(1), bytes: None });
     let detected = version::detect(ctx, base_url, false)?;
     meter.requests += detected.requests;
+    meter.bytes += detected.bytes;
     let recorded = catalog::record(ctx.store, &detected, ctx.host.now_ms())?;
     ctx.host.progress(&Progress { phase: "detect".to_owned(), done: 1, total: Some(1), bytes: None });
     let plan = plan::make(

@@ -100,9 +100,22 @@ impl Plan {
         }
     }
 
-    /// Whether the plan reads metadata from the environment.
-    pub fn fetches(&self) -> bool {
-        !matches!(self.planned, Planned::UpToDate | Planned::Link)
+    /// The phases the plan runs, in order, as a person reads them.
+    pub fn phases(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.objects_from.is_some() {
+            out.push("objects (taken from the cached snapshot of this version)".to_owned());
+        }
+        if self.fetch_entities {
+            out.extend(["data-entities", "public-entities", "enumerations"].map(str::to_owned));
+        }
+        for l in &self.languages {
+            out.push(match l.carry_from {
+                Some(_) => format!("labels:{} (cached texts reused, the rest fetched)", l.language),
+                None => format!("labels:{}", l.language),
+            });
+        }
+        out
     }
 }
 
@@ -239,7 +252,7 @@ fn incremental(
     let base_modules = crate::catalog::version_modules(store, base.version_id)?;
     let diff = crate::modules::diff(&base_modules, input.modules);
     let holders = sharing(store, base.id)?;
-    let from = if holders.is_empty() { String::new() } else { format!(" (as {} has it)", holders.join(", ")) };
+    let from = if holders.is_empty() { String::new() } else { format!(" (cached from {})", holders.join(", ")) };
     let reason = format!(
         "version {}{from} is cached: {} modules changed, {} added, {} removed since; unchanged objects and labels are reused",
         crate::modules::short(&base.modules_hash),

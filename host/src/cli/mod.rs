@@ -1,11 +1,13 @@
 //! The `d365meta` command-line tool.
 //!
 //! Exit codes: 0 success; 1 the operation failed (network, service, storage); 2 invalid usage or
-//! input; 3 not found; 130 cancelled (Ctrl-C).
+//! input; 3 not found; 4 busy (another sync holds what this one needs); 130 cancelled (Ctrl-C).
 
 mod demo;
 mod output;
+mod progress;
 mod simulate;
+mod sync;
 mod version;
 
 use crate::auth::{AuthMode, Authenticator, ClientCredentials};
@@ -52,6 +54,12 @@ enum AuthArg {
 enum Command {
     /// Detect and record the version (installed modules) an environment runs, or compare two.
     Version(version::Args),
+    /// Bring an environment's metadata into the cache (once per version; shared between environments).
+    Sync(sync::SyncArgs),
+    /// Show recorded syncs, newest first.
+    History(sync::HistoryArgs),
+    /// Remove versions, snapshots, objects and labels nothing references any more.
+    Gc(sync::GcArgs),
     /// Run the F&O simulator until interrupted, printing the base URL of each environment.
     Simulate(simulate::Args),
     /// Run the main job against simulated environments over real HTTP and show what it does.
@@ -107,6 +115,7 @@ fn exit_code(e: &anyhow::Error, cancel: &CancelToken) -> i32 {
         Some(ErrorKind::Cancelled) => 130,
         Some(ErrorKind::InvalidInput) => 2,
         Some(ErrorKind::NotFound) => 3,
+        Some(ErrorKind::Conflict) => 4,
         _ if cancel.is_cancelled() => 130,
         _ => 1,
     }
@@ -116,6 +125,9 @@ async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
     let ctx = Context { cache_path: cli.cache.clone(), json: cli.json, auth: cli.auth, cancel };
     match cli.command {
         Command::Version(args) => version::run(&ctx, args).await,
+        Command::Sync(args) => sync::sync(&ctx, args).await,
+        Command::History(args) => sync::history(&ctx, args).await,
+        Command::Gc(args) => sync::gc(&ctx, args).await,
         Command::Simulate(args) => simulate::run(&ctx, args).await,
         Command::Demo(args) => demo::run(&ctx, args).await,
     }

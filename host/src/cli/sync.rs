@@ -1,0 +1,244 @@
+//! `d365meta sync`, `d365meta history`, `d365meta gc`.
+
+use super::Context;
+use super::output::{print_fields, print_json, rfc3339};
+use super::progress::{Progress, human_bytes};
+use crate::cache::{Cache, GcReport, SnapshotCounts, Strategy, SyncOptions, SyncReport, SyncRun};
+use clap::ValueEnum;
+use serde_json::{Value as Json, json};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StrategyArg {
+    /// Choose: up to date, link to a cached copy of this version, incremental, or full.
+    Auto,
+    Full,
+    Incremental,
+    EntitiesOnly,
+    LabelsOnly,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SyncArgs {
+    /// The environment's base URL.
+    #[arg(value_name = "BASE_URL")]
+    base_url: String,
+
+    #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+    strategy: StrategyArg,
+
+    /// Label languages, comma-separated (default en-US). Languages synced before are kept.
+    #[arg(long, value_delimiter = ',', value_name = "LANGS")]
+    languages: Vec<String>,
+
+    /// Print the plan and why it was chosen; fetch nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
+    let runtime = ctx.runtime()?;
+    let progress = Progress::new();
+    let mut options = ctx.options(ctx.database());
+    if !args.dry_run {
+        options.progress = Some(progress.sink());
+    }
+    let mut cache = Cache::open(&runtime, options).await?;
+    let strategy = match args.strategy {
+        StrategyArg::Auto => Strategy::Auto,
+        StrategyArg::Full => Strategy::Full,
+        StrategyArg::Incremental => Strategy::Incremental,
+        StrategyArg::EntitiesOnly => Strategy::EntitiesOnly,
+        StrategyArg::LabelsOnly => Strategy::LabelsOnly,
+    };
+    let report = cache.sync(&args.base_url, SyncOptions { strategy, languages: args.languages, dry_run: args.dry_run }).await;
+    progress.finish();
+    let report = report?;
+    if ctx.json {
+        print_json(&report_json(&report));
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+pub fn counts_json(c: &SnapshotCounts) -> Json {
+    json!({
+        "data_entities": c.data_entities,
+        "public_entities": c.public_entities,
+        "properties": c.properties,
+        "navigation_properties": c.navigation_properties,
+        "constraints": c.constraints,
+        "property_groups": c.property_groups,
+        "actions": c.actions,
+        "enumerations": c.enumerations,
+        "members": c.members,
+        "label_ids": c.label_ids,
+        "labels": c.labels,
+        "labels_missing": c.labels_missing,
+    })
+}
+
+pub fn report_json(r: &SyncReport) -> Json {
+    json!({
+        "run_id": r.run_id,
+        "base_url": r.base_url,
+        "modules_hash": r.modules_hash,
+        "new_version": r.new_version,
+        "strategy": r.strategy,
+        "reason": r.reason,
+        "dry_run": r.dry_run,
+        "coverage": {"entities": r.entities, "languages": r.languages},
+        "planned_phases": r.planned_phases,
+        "base_modules_hash": r.base_modules_hash,
+        "shared_with": r.shared_with,
+        "phases": r.phases.iter().map(|p| json!({"name": p.name, "fetched": p.fetched, "written": p.written, "reused": p.reused, "missing": p.missing})).collect::<Vec<_>>(),
+        "counts": r.counts.as_ref().map(counts_json),
+        "requests": r.requests,
+        "bytes": r.bytes,
+        "duration_ms": r.duration_ms,
+        "warnings": r.warnings,
+    })
+}
+
+pub fn describe_counts(c: &SnapshotCounts) -> String {
+    format!(
+        "{} data entities, {} public entities ({} properties, {} navigation properties, {} actions), {} enumerations ({} members), {} label ids, {} labels ({} missing)",
+        c.data_entities,
+        c.public_entities,
+        c.properties,
+        c.navigation_properties,
+        c.actions,
+        c.enumerations,
+        c.members,
+        c.label_ids,
+        c.labels,
+        c.labels_missing
+    )
+}
+
+fn print_report(r: &SyncReport) {
+    let mut fields = vec![
+        ("Environment", r.base_url.clone()),
+        ("Version", format!("{}{}", r.modules_hash, if r.new_version { " (new to this cache)" } else { "" })),
+        (if r.dry_run { "Plan (dry run)" } else { "Strategy" }, format!("{}: {}", r.strategy, r.reason)),
+    ];
+    if r.dry_run {
+        let phases = if r.planned_phases.is_empty() { "none: nothing to fetch".to_owned() } else { r.planned_phases.join(", ") };
+        fields.push(("Phases", phases));
+    } else {
+        for p in &r.phases {
+            let missing = if p.missing > 0 { format!(", {} missing", p.missing) } else { String::new() };
+            fields.push(("Phase", format!("{}: {} fetched, {} written, {} reused{missing}", p.name, p.fetched, p.written, p.reused)));
+        }
+    }
+    let languages = if r.languages.is_empty() { "no labels".to_owned() } else { format!("labels {}", r.languages.join(", ")) };
+    fields.push(("Coverage", if r.entities { format!("entities and {languages}") } else { languages }));
+    if let Some(c) = &r.counts {
+        fields.push(("Snapshot", describe_counts(c)));
+    }
+    if !r.shared_with.is_empty() {
+        fields.push(("Shared with", r.shared_with.join(", ")));
+    }
+    fields.push(("Requests", format!("{} ({}) in {:.1} s", r.requests, human_bytes(r.bytes), r.duration_ms as f64 / 1000.0)));
+    print_fields(&fields);
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// Only this environment's syncs.
+    #[arg(long = "env", value_name = "URL")]
+    env: Option<String>,
+
+    /// How many runs to show, newest first.
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+}
+
+pub fn run_json(r: &SyncRun) -> Json {
+    json!({
+        "id": r.id,
+        "base_url": r.base_url,
+        "modules_hash": r.modules_hash,
+        "requested_strategy": r.requested_strategy,
+        "strategy": r.strategy,
+        "reason": r.reason,
+        "languages": r.languages,
+        "started": rfc3339(r.started_ms),
+        "finished": r.finished_ms.map(rfc3339),
+        "duration_ms": r.finished_ms.map(|f| f - r.started_ms),
+        "outcome": r.outcome,
+        "error": r.error,
+        "requests": r.requests,
+        "bytes": r.bytes,
+        "objects_fetched": r.objects_fetched,
+        "objects_written": r.objects_written,
+        "objects_reused": r.objects_reused,
+        "labels_fetched": r.labels_fetched,
+        "labels_reused": r.labels_reused,
+        "labels_missing": r.labels_missing,
+    })
+}
+
+pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
+    let runtime = ctx.runtime()?;
+    let mut cache = ctx.open_cache(&runtime).await?;
+    let runs = cache.history(args.env.as_deref(), args.limit).await?;
+    if ctx.json {
+        print_json(&Json::Array(runs.iter().map(run_json).collect()));
+        return Ok(());
+    }
+    if runs.is_empty() {
+        println!("No syncs recorded.");
+        return Ok(());
+    }
+    println!("{:<24}  {:<11}  {:<13}  {:>8}  {:>8}  {:>9}  {:>8}  environment", "started", "outcome", "strategy", "seconds", "requests", "written", "reused");
+    for r in &runs {
+        let seconds = r.finished_ms.map(|f| format!("{:.1}", (f - r.started_ms) as f64 / 1000.0)).unwrap_or_else(|| "-".to_owned());
+        println!(
+            "{:<24}  {:<11}  {:<13}  {:>8}  {:>8}  {:>9}  {:>8}  {}",
+            rfc3339(r.started_ms),
+            r.outcome,
+            r.strategy.as_deref().unwrap_or(&r.requested_strategy),
+            seconds,
+            r.requests,
+            r.objects_written + r.labels_fetched,
+            r.objects_reused + r.labels_reused,
+            r.base_url
+        );
+        if let Some(e) = &r.error {
+            println!("{:<24}  error: {e}", "");
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {
+    /// Keep versions no environment points at if they were seen within this many days.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    keep_days: u32,
+}
+
+pub fn gc_json(r: &GcReport) -> Json {
+    json!({"versions": r.versions, "snapshots": r.snapshots, "objects": r.objects, "labels": r.labels})
+}
+
+pub async fn gc(ctx: &Context, args: GcArgs) -> anyhow::Result<()> {
+    let runtime = ctx.runtime()?;
+    let mut cache = ctx.open_cache(&runtime).await?;
+    let report = cache.gc(args.keep_days).await?;
+    if ctx.json {
+        print_json(&gc_json(&report));
+    } else {
+        print_fields(&[
+            ("Versions removed", report.versions.to_string()),
+            ("Snapshots removed", report.snapshots.to_string()),
+            ("Objects removed", report.objects.to_string()),
+            ("Labels removed", report.labels.to_string()),
+        ]);
+    }
+    Ok(())
+}
