@@ -18,8 +18,8 @@ use std::time::Duration;
 use wasmtime::Store;
 
 pub use api::{
-    EnvironmentInfo, ErrorKind, GcReport, Module, ModuleChange, ModuleDiff, PhaseReport, SchemaStatus, SnapshotCounts, Strategy, SyncOptions,
-    SyncReport, SyncRun, UnparsedLine, VersionInfo, VersionReport,
+    EnvironmentInfo, ErrorKind, GcReport, Module, ModuleChange, ModuleDiff, PhaseReport, SchemaStatus, SnapshotCounts, Strategy,
+    SyncOptions, SyncReport, SyncRun, UnparsedLine, VersionInfo, VersionReport,
 };
 
 /// An error the component reported: what kind, and a message naming the endpoint, status or object.

@@ -1,6 +1,6 @@
 //! The `d365meta` binary as a user runs it: commands, `--json` output and exit codes.
 
-use d365meta_simulator::{EnvironmentSpec, Scale, Dataset, Simulator, load_modules_file};
+use d365meta_simulator::{Dataset, EnvironmentSpec, Scale, Simulator, load_modules_file};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -95,7 +95,10 @@ async fn compare_lists_module_differences() {
     assert_eq!(v["same_version"], false);
     assert_eq!(v["a"]["modules_hash"], SAMPLE_HASH);
     let added = v["added"].as_array().unwrap();
-    assert_eq!(added.len() + v["changed"].as_array().unwrap().len() + v["unchanged"].as_u64().unwrap() as usize, sim.env(2).modules().len());
+    assert_eq!(
+        added.len() + v["changed"].as_array().unwrap().len() + v["unchanged"].as_u64().unwrap() as usize,
+        sim.env(2).modules().len()
+    );
     assert!(!added.is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -87,3 +87,101 @@ pub fn count_requests(env: &d365meta_simulator::SimEnv, fragment: &str) -> usize
 pub fn core_error(e: &anyhow::Error) -> &d365meta::CoreError {
     e.downcast_ref::<d365meta::CoreError>().unwrap_or_else(|| panic!("not an error of the component: {e:#}"))
 }
+
+/// What a snapshot of a simulated dataset must hold, computed from the simulator's own data:
+/// `[data entities, public entities, properties, navigation properties, constraints, property
+/// groups, actions, enumerations, members, label ids, labels, labels missing]` for `languages`.
+pub fn expected_counts(d: &Dataset, languages: &[&str]) -> [u64; 12] {
+    let label_ids = d.label_ids();
+    let mut labels = 0;
+    let mut missing = 0;
+    for language in languages {
+        for id in &label_ids {
+            match d.labels.get(id, language) {
+                Some(_) => labels += 1,
+                None => missing += 1,
+            }
+        }
+    }
+    let publics = &d.public_entities;
+    [
+        d.data_entities.len() as u64,
+        publics.len() as u64,
+        publics.iter().map(|e| e.properties.len()).sum::<usize>() as u64,
+        publics.iter().map(|e| e.navigation_properties.len()).sum::<usize>() as u64,
+        publics.iter().flat_map(|e| &e.navigation_properties).map(|n| n.constraints.len()).sum::<usize>() as u64,
+        publics.iter().map(|e| e.property_groups.len()).sum::<usize>() as u64,
+        publics.iter().map(|e| e.actions.len()).sum::<usize>() as u64,
+        d.enumerations.len() as u64,
+        d.enumerations.iter().map(|e| e.members.len()).sum::<usize>() as u64,
+        label_ids.len() as u64,
+        labels,
+        missing,
+    ]
+}
+
+pub fn counts_array(c: &d365meta::cache::SnapshotCounts) -> [u64; 12] {
+    [
+        c.data_entities,
+        c.public_entities,
+        c.properties,
+        c.navigation_properties,
+        c.constraints,
+        c.property_groups,
+        c.actions,
+        c.enumerations,
+        c.members,
+        c.label_ids,
+        c.labels,
+        c.labels_missing,
+    ]
+}
+
+/// Everything a reader of `base_url` sees, read straight from the database file: each object by
+/// kind, position, name and content hash, and each label row.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub objects: Vec<(String, i64, String, String)>,
+    pub labels: Vec<(String, String, String, bool)>,
+}
+
+pub fn fingerprint(db: &Path, base_url: &str) -> Fingerprint {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let objects = conn
+        .prepare(
+            "SELECT so.kind, so.position, so.name, o.hash FROM environments e
+             JOIN snapshot_objects so ON so.snapshot_id = e.snapshot_id JOIN objects o ON o.id = so.object_id
+             WHERE e.base_url = ?1 ORDER BY so.kind, so.position",
+        )
+        .unwrap()
+        .query_map([base_url], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let labels = conn
+        .prepare(
+            "SELECT l.label_id, l.language, l.text, l.missing FROM environments e
+             JOIN snapshot_labels sl ON sl.snapshot_id = e.snapshot_id JOIN labels l ON l.id = sl.label_row
+             WHERE e.base_url = ?1 ORDER BY l.language, l.label_id",
+        )
+        .unwrap()
+        .query_map([base_url], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    Fingerprint { objects, labels }
+}
+
+/// Counts rows of a table straight from the database file.
+pub fn rows(db: &Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+}
+
+pub fn sync_options(strategy: d365meta::cache::Strategy, languages: &[&str]) -> d365meta::cache::SyncOptions {
+    d365meta::cache::SyncOptions { strategy, languages: languages.iter().map(|s| s.to_string()).collect(), dry_run: false }
+}
+
+pub fn auto() -> d365meta::cache::SyncOptions {
+    sync_options(d365meta::cache::Strategy::Auto, &[])
+}

@@ -131,13 +131,8 @@ async fn throttling_is_retried_after_the_delay_the_service_asks_for() {
     let report = cache.detect_version(&sim.env(0).base_url()).await.unwrap();
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_secs(1), "retried before Retry-After: {elapsed:?}");
-    let modules: Vec<(u16, std::time::Instant)> = sim
-        .env(0)
-        .requests()
-        .into_iter()
-        .filter(|r| r.path_and_query.contains("GetInstalledModules"))
-        .map(|r| (r.status, r.at))
-        .collect();
+    let modules: Vec<(u16, std::time::Instant)> =
+        sim.env(0).requests().into_iter().filter(|r| r.path_and_query.contains("GetInstalledModules")).map(|r| (r.status, r.at)).collect();
     assert_eq!(modules.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [429, 200]);
     assert!(modules[1].1 - modules[0].1 >= Duration::from_secs(1), "the retry came {:?} after the 429", modules[1].1 - modules[0].1);
     assert_eq!(report.requests, 4, "three requests, one of them sent twice");

@@ -55,10 +55,14 @@ impl Inner {
                 let phase = self.phases.entry(event.phase.clone()).or_insert_with(|| {
                     let bar = bars.add(match event.total {
                         Some(total) => ProgressBar::new(total).with_style(
-                            ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+                            ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg}")
+                                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                                .progress_chars("=> "),
                         ),
-                        None => ProgressBar::new_spinner()
-                            .with_style(ProgressStyle::with_template("{prefix:>18} {spinner} {pos} items {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner())),
+                        None => ProgressBar::new_spinner().with_style(
+                            ProgressStyle::with_template("{prefix:>18} {spinner} {pos} items {msg}")
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        ),
                     });
                     bar.set_prefix(event.phase.clone());
                     bar.enable_steady_tick(Duration::from_millis(120));

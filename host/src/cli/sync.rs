@@ -194,7 +194,10 @@ pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
         println!("No syncs recorded.");
         return Ok(());
     }
-    println!("{:<24}  {:<11}  {:<13}  {:>8}  {:>8}  {:>9}  {:>8}  environment", "started", "outcome", "strategy", "seconds", "requests", "written", "reused");
+    println!(
+        "{:<24}  {:<11}  {:<13}  {:>8}  {:>8}  {:>9}  {:>8}  environment",
+        "started", "outcome", "strategy", "seconds", "requests", "written", "reused"
+    );
     for r in &runs {
         let seconds = r.finished_ms.map(|f| format!("{:.1}", (f - r.started_ms) as f64 / 1000.0)).unwrap_or_else(|| "-".to_owned());
         println!(
