@@ -144,30 +144,171 @@ impl wit::Guest for Component {
     fn history(base_url: Option<String>, limit: u32) -> Result<Vec<wit::SyncRun>, wit::Error> {
         let ctx = enter()?;
         let runs = api::history(ctx, base_url.as_deref(), limit).map_err(to_wit_error)?;
-        Ok(runs
-            .into_iter()
-            .map(|r| wit::SyncRun {
-                id: r.id,
-                base_url: r.base_url,
-                modules_hash: r.modules_hash,
-                requested_strategy: r.requested_strategy,
-                strategy: r.strategy,
-                reason: r.reason,
-                languages: crate::sync::coverage::Coverage::parse_languages(&r.languages).into_iter().collect(),
-                started_ms: r.started_ms,
-                finished_ms: r.finished_ms,
-                outcome: r.outcome,
-                error: r.error,
-                requests: r.requests,
-                bytes: r.bytes,
-                objects_fetched: r.objects_fetched,
-                objects_written: r.objects_written,
-                objects_reused: r.objects_reused,
-                labels_fetched: r.labels_fetched,
-                labels_reused: r.labels_reused,
-                labels_missing: r.labels_missing,
-            })
-            .collect())
+        Ok(runs.into_iter().map(to_wit_run).collect())
+    }
+
+    fn get_entity(name: String, options: wit::ReadOptions) -> Result<wit::EntityLookup, wit::Error> {
+        let ctx = enter()?;
+        let r = api::entity(ctx, &name, &read_options(options)).map_err(to_wit_error)?;
+        let t = &r.texts;
+        Ok(wit::EntityLookup {
+            env: r.env,
+            data_entity: r.data_entity.map(|d| wit_data_entity(d, t)),
+            public_entity: r.public_entity.map(|p| wit_public_entity(p, t)),
+            suggestions: r.suggestions,
+        })
+    }
+
+    fn get_enumeration(name: String, options: wit::ReadOptions) -> Result<wit::EnumerationLookup, wit::Error> {
+        let ctx = enter()?;
+        let r = api::enumeration(ctx, &name, &read_options(options)).map_err(to_wit_error)?;
+        let t = &r.texts;
+        Ok(wit::EnumerationLookup {
+            env: r.env,
+            enumeration: r.enumeration.map(|e| wit::Enumeration {
+                label: label(t, &e.label_id),
+                label_id: e.label_id,
+                name: e.name,
+                members: e
+                    .members
+                    .into_iter()
+                    .map(|m| wit::EnumMember {
+                        label: label(t, &m.label_id),
+                        name: m.name,
+                        value: m.value,
+                        label_id: m.label_id,
+                        configuration_enabled: m.configuration_enabled,
+                    })
+                    .collect(),
+            }),
+            suggestions: r.suggestions,
+        })
+    }
+
+    fn get_action(name: String, entity: Option<String>, options: wit::ReadOptions) -> Result<wit::ActionLookup, wit::Error> {
+        let ctx = enter()?;
+        let r = api::actions(ctx, &name, entity.as_deref(), &read_options(options)).map_err(to_wit_error)?;
+        Ok(wit::ActionLookup {
+            env: r.env,
+            actions: r.actions.into_iter().map(|(owner, a)| wit_action(owner, a)).collect(),
+            suggestions: r.suggestions,
+        })
+    }
+
+    fn get_label(id: String, language: String, fallback: Vec<String>, env: Option<String>) -> Result<wit::LabelLookup, wit::Error> {
+        use crate::read::labels::LabelText;
+        let ctx = enter()?;
+        let r = api::label(ctx, &id, &language, &fallback, env.as_deref()).map_err(to_wit_error)?;
+        let mut out = wit::LabelLookup {
+            env: r.env,
+            id: r.id,
+            text: None,
+            language: None,
+            literal: false,
+            missing_in: vec![],
+            not_synced: vec![],
+            unknown_in: vec![],
+        };
+        match r.text {
+            LabelText::Literal(text) => {
+                out.text = Some(text);
+                out.literal = true;
+            }
+            LabelText::Found { text, language } => {
+                out.text = Some(text);
+                out.language = Some(language);
+            }
+            LabelText::Missing { known_missing, not_synced, unknown } => {
+                out.missing_in = known_missing;
+                out.not_synced = not_synced;
+                out.unknown_in = unknown;
+            }
+        }
+        Ok(out)
+    }
+
+    fn search(query: wit::SearchQuery, options: wit::ReadOptions) -> Result<wit::SearchResults, wit::Error> {
+        use crate::search::query::{Filters, Query};
+        let ctx = enter()?;
+        let f = query.filters;
+        let q = Query {
+            text: query.text,
+            kinds: query.kinds,
+            filters: Filters {
+                category: f.category,
+                read_only: f.read_only,
+                data_service_enabled: f.data_service_enabled,
+                data_management_enabled: f.data_management_enabled,
+                entity: f.entity,
+            },
+            language: query.language,
+            limit: query.limit,
+            offset: query.offset,
+        };
+        let r = api::search(ctx, q, &read_options(options)).map_err(to_wit_error)?;
+        let t = &r.texts;
+        Ok(wit::SearchResults {
+            env: r.env,
+            total: r.results.total,
+            hits: r
+                .results
+                .hits
+                .into_iter()
+                .map(|h| wit::SearchHit {
+                    label: label(t, &h.label_id),
+                    kind: h.kind,
+                    name: h.name,
+                    entity_set_name: h.alias,
+                    entity: h.owner,
+                    label_id: h.label_id,
+                    matched: h.matched,
+                })
+                .collect(),
+        })
+    }
+
+    fn get_stats(env: Option<String>) -> Result<wit::Stats, wit::Error> {
+        let ctx = enter()?;
+        let s = api::stats(ctx, env.as_deref()).map_err(to_wit_error)?;
+        Ok(wit::Stats {
+            environments: s
+                .environments
+                .into_iter()
+                .map(|e| wit::EnvironmentStats {
+                    base_url: e.base_url,
+                    detected_hash: e.detected_hash,
+                    synced_hash: e.synced_hash,
+                    synced_ms: e.synced_ms,
+                    counts: e.counts.map(to_wit_counts),
+                    coverage: e
+                        .coverage
+                        .into_iter()
+                        .map(|c| wit::LanguageCoverage { language: c.language, texts: c.texts, missing: c.missing })
+                        .collect(),
+                    last_sync: e.last_sync.map(to_wit_run),
+                })
+                .collect(),
+            versions: s
+                .versions
+                .into_iter()
+                .map(|v| wit::VersionStats {
+                    modules_hash: v.modules_hash,
+                    module_count: v.module_count,
+                    environments: v.environments,
+                    complete_snapshots: v.complete_snapshots,
+                })
+                .collect(),
+            kinds: s
+                .kinds
+                .into_iter()
+                .map(|k| wit::KindStats { kind: k.kind, stored: k.stored, references: k.references, shared: k.shared })
+                .collect(),
+            label_texts: s.label_texts,
+            label_references: s.label_references,
+            database_bytes: s.database_bytes,
+            free_bytes: s.free_bytes,
+            last_sync: s.last_sync.map(to_wit_run),
+        })
     }
 
     fn gc(keep_days: u32) -> Result<wit::GcReport, wit::Error> {
@@ -192,6 +333,124 @@ impl wit::Guest for Component {
                 environments: v.environments,
             })
             .collect())
+    }
+}
+
+fn to_wit_run(r: crate::sync::history::SyncRun) -> wit::SyncRun {
+    wit::SyncRun {
+        id: r.id,
+        base_url: r.base_url,
+        modules_hash: r.modules_hash,
+        requested_strategy: r.requested_strategy,
+        strategy: r.strategy,
+        reason: r.reason,
+        languages: crate::sync::coverage::Coverage::parse_languages(&r.languages).into_iter().collect(),
+        started_ms: r.started_ms,
+        finished_ms: r.finished_ms,
+        outcome: r.outcome,
+        error: r.error,
+        requests: r.requests,
+        bytes: r.bytes,
+        objects_fetched: r.objects_fetched,
+        objects_written: r.objects_written,
+        objects_reused: r.objects_reused,
+        labels_fetched: r.labels_fetched,
+        labels_reused: r.labels_reused,
+        labels_missing: r.labels_missing,
+    }
+}
+
+fn read_options(o: wit::ReadOptions) -> api::ReadOptions {
+    api::ReadOptions { env: o.env, languages: o.labels.map(|l| crate::read::labels::language_order(&l.language, &l.fallback)) }
+}
+
+fn label(texts: &api::Texts, id: &Option<String>) -> Option<String> {
+    id.as_ref().and_then(|id| texts.get(id).cloned())
+}
+
+fn wit_data_entity(d: crate::metadata::DataEntity, t: &api::Texts) -> wit::DataEntity {
+    wit::DataEntity {
+        label: label(t, &d.label_id),
+        name: d.name,
+        public_entity_name: d.public_entity_name,
+        public_collection_name: d.public_collection_name,
+        label_id: d.label_id,
+        category: d.category,
+        data_service_enabled: d.data_service_enabled,
+        data_management_enabled: d.data_management_enabled,
+        is_read_only: d.is_read_only,
+    }
+}
+
+fn wit_action(owner: String, a: crate::metadata::Action) -> wit::Action {
+    wit::Action {
+        name: a.name,
+        entity: owner,
+        binding_kind: a.binding_kind,
+        field_lookup: a.field_lookup,
+        parameters: a
+            .parameters
+            .into_iter()
+            .map(|p| wit::ActionParameter { name: p.name, type_name: p.type_name, is_collection: p.is_collection })
+            .collect(),
+        return_type: a.return_type.map(|t| wit::ActionParameterType { type_name: t.type_name, is_collection: t.is_collection }),
+    }
+}
+
+fn wit_public_entity(p: crate::metadata::PublicEntity, t: &api::Texts) -> wit::PublicEntity {
+    let owner = p.name.clone();
+    wit::PublicEntity {
+        label: label(t, &p.label_id),
+        name: p.name,
+        entity_set_name: p.entity_set_name,
+        label_id: p.label_id,
+        is_read_only: p.is_read_only,
+        configuration_enabled: p.configuration_enabled,
+        properties: p
+            .properties
+            .into_iter()
+            .map(|x| wit::Property {
+                label: label(t, &x.label_id),
+                name: x.name,
+                type_name: x.type_name,
+                data_type: x.data_type,
+                label_id: x.label_id,
+                is_key: x.is_key,
+                is_mandatory: x.is_mandatory,
+                configuration_enabled: x.configuration_enabled,
+                allow_edit: x.allow_edit,
+                allow_edit_on_create: x.allow_edit_on_create,
+                is_dimension: x.is_dimension,
+                dimension_relation: x.dimension_relation,
+                is_dynamic_dimension: x.is_dynamic_dimension,
+                dimension_legal_entity_property: x.dimension_legal_entity_property,
+                dimension_type_property: x.dimension_type_property,
+            })
+            .collect(),
+        navigation_properties: p
+            .navigation_properties
+            .into_iter()
+            .map(|n| wit::NavigationProperty {
+                name: n.name,
+                related_entity: n.related_entity,
+                related_relation_name: n.related_relation_name,
+                cardinality: n.cardinality,
+                constraints: n
+                    .constraints
+                    .into_iter()
+                    .map(|c| wit::Constraint {
+                        kind: c.kind,
+                        property: c.property,
+                        referenced_property: c.referenced_property,
+                        related_property: c.related_property,
+                        value: c.value,
+                        value_str: c.value_str,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        property_groups: p.property_groups.into_iter().map(|g| wit::PropertyGroup { name: g.name, properties: g.properties }).collect(),
+        actions: p.actions.into_iter().map(|a| wit_action(owner.clone(), a)).collect(),
     }
 }
 

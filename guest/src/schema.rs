@@ -14,6 +14,8 @@ pub struct Migration {
     pub version: u32,
     pub name: &'static str,
     pub statements: &'static [&'static str],
+    /// Work SQL alone cannot do (filling a new index from existing rows), in the same transaction.
+    pub after: Option<fn(&dyn Store) -> Result<()>>,
 }
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -70,6 +72,7 @@ pub const MIGRATIONS: &[Migration] = &[
         ) STRICT, WITHOUT ROWID",
             "CREATE INDEX environment_versions_by_version ON environment_versions(version_id)",
         ],
+        after: None,
     },
     Migration {
         version: 2,
@@ -281,6 +284,57 @@ pub const MIGRATIONS: &[Migration] = &[
         ) STRICT",
             "CREATE INDEX sync_runs_by_url ON sync_runs(base_url, started_ms)",
         ],
+        after: None,
+    },
+    Migration {
+        version: 3,
+        name: "full-text search",
+        statements: &[
+            // One row per searchable item of a stored object. Shared objects are indexed once; queries
+            // reach rows through a snapshot's objects, so a version never sees another's items.
+            "CREATE TABLE search_items (
+            id INTEGER PRIMARY KEY,
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            alias TEXT,
+            words TEXT NOT NULL,
+            owner TEXT,
+            label_id TEXT,
+            literal_label TEXT
+        ) STRICT",
+            "CREATE INDEX search_items_by_object ON search_items(object_id)",
+            "CREATE INDEX search_items_by_label ON search_items(label_id)",
+            // Names and their words (PascalCase split), kept in step with search_items by triggers.
+            // `literal_label` is a label id that is already text (not an `@` reference).
+            "CREATE VIRTUAL TABLE search_fts USING fts5(
+            name, alias, words, literal_label, content = 'search_items', content_rowid = 'id',
+            tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+        )",
+            "CREATE TRIGGER search_items_indexed AFTER INSERT ON search_items BEGIN
+            INSERT INTO search_fts (rowid, name, alias, words, literal_label) VALUES (new.id, new.name, new.alias, new.words, new.literal_label);
+        END",
+            "CREATE TRIGGER search_items_unindexed AFTER DELETE ON search_items BEGIN
+            INSERT INTO search_fts (search_fts, rowid, name, alias, words, literal_label)
+            VALUES ('delete', old.id, old.name, old.alias, old.words, old.literal_label);
+        END",
+            // Lookups by entity set name, and from a public entity to its data entity.
+            "CREATE INDEX public_entities_by_set ON public_entities(entity_set_name COLLATE NOCASE)",
+            "CREATE INDEX data_entities_by_public_name ON data_entities(public_entity_name COLLATE NOCASE)",
+            // Label texts, so items are found by what their labels say, in the versions that have them.
+            "CREATE VIRTUAL TABLE label_fts USING fts5(
+            text, content = 'labels', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+        )",
+            "CREATE TRIGGER labels_indexed AFTER INSERT ON labels BEGIN
+            INSERT INTO label_fts (rowid, text) VALUES (new.id, new.text);
+        END",
+            "CREATE TRIGGER labels_unindexed AFTER DELETE ON labels BEGIN
+            INSERT INTO label_fts (label_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        END",
+            "INSERT INTO label_fts (label_fts) VALUES ('rebuild')",
+        ],
+        after: Some(crate::search::index::backfill),
     },
 ];
 
@@ -336,6 +390,14 @@ pub fn migrate(store: &dyn Store, migrations: &[Migration], now_ms: i64) -> Resu
                     i + 1,
                     e.message,
                     now_current
+                ))
+            })?;
+        }
+        if let Some(after) = migration.after {
+            after(store).map_err(|e| {
+                Error::schema(format!(
+                    "migration {} ({}) failed: {}; the database is unchanged at schema version {now_current}",
+                    migration.version, migration.name, e.message
                 ))
             })?;
         }
@@ -399,8 +461,8 @@ mod tests {
     #[test]
     fn a_failing_migration_leaves_the_previous_schema_intact() {
         const BROKEN: &[Migration] = &[
-            Migration { version: 1, name: "one", statements: &["CREATE TABLE a (x INTEGER)"] },
-            Migration { version: 2, name: "two", statements: &["CREATE TABLE b (x INTEGER)", "CREATE TABLE a (dup INTEGER)"] },
+            Migration { version: 1, name: "one", statements: &["CREATE TABLE a (x INTEGER)"], after: None },
+            Migration { version: 2, name: "two", statements: &["CREATE TABLE b (x INTEGER)", "CREATE TABLE a (dup INTEGER)"], after: None },
         ];
         let store = SqliteStore::memory();
         let err = migrate(&store, BROKEN, 1).unwrap_err();
@@ -414,10 +476,10 @@ mod tests {
 
     #[test]
     fn migrations_apply_in_order_from_where_the_database_stands() {
-        const FIRST: &[Migration] = &[Migration { version: 1, name: "one", statements: &["CREATE TABLE a (x INTEGER)"] }];
+        const FIRST: &[Migration] = &[Migration { version: 1, name: "one", statements: &["CREATE TABLE a (x INTEGER)"], after: None }];
         const BOTH: &[Migration] = &[
-            Migration { version: 1, name: "one", statements: &["CREATE TABLE a (x INTEGER)"] },
-            Migration { version: 2, name: "two", statements: &["ALTER TABLE a ADD COLUMN y TEXT"] },
+            Migration { version: 1, name: "one", statements: &["CREATE TABLE a (x INTEGER)"], after: None },
+            Migration { version: 2, name: "two", statements: &["ALTER TABLE a ADD COLUMN y TEXT"], after: None },
         ];
         let store = SqliteStore::memory();
         assert_eq!(migrate(&store, FIRST, 1).unwrap().applied, [1]);

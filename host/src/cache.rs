@@ -18,8 +18,10 @@ use std::time::Duration;
 use wasmtime::Store;
 
 pub use api::{
-    EnvironmentInfo, ErrorKind, GcReport, Module, ModuleChange, ModuleDiff, PhaseReport, SchemaStatus, SnapshotCounts, Strategy,
-    SyncOptions, SyncReport, SyncRun, UnparsedLine, VersionInfo, VersionReport,
+    Action, ActionLookup, DataEntity, EntityLookup, EnumerationLookup, EnvironmentInfo, EnvironmentStats, ErrorKind, GcReport,
+    LabelLanguages, LabelLookup, Module, ModuleChange, ModuleDiff, PhaseReport, PublicEntity, ReadOptions, SchemaStatus, SearchFilters,
+    SearchHit, SearchQuery, SearchResults, SnapshotCounts, Stats, Strategy, SyncOptions, SyncReport, SyncRun, UnparsedLine, VersionInfo,
+    VersionReport,
 };
 
 /// An error the component reported: what kind, and a message naming the endpoint, status or object.
@@ -149,6 +151,48 @@ impl Cache {
     /// Removes what nothing references.
     pub async fn gc(&mut self, keep_days: u32) -> anyhow::Result<GcReport> {
         self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_gc(store, keep_days).await })).await
+    }
+
+    // Reads: answered from the database alone. They never reach the network (no host is allowed
+    // for them) and the component does not write on these paths.
+
+    pub async fn get_entity(&mut self, name: &str, options: ReadOptions) -> anyhow::Result<EntityLookup> {
+        let name = name.to_owned();
+        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_get_entity(store, &name, &options).await }))
+            .await
+    }
+
+    pub async fn get_enumeration(&mut self, name: &str, options: ReadOptions) -> anyhow::Result<EnumerationLookup> {
+        let name = name.to_owned();
+        self.call(move |core, store| {
+            Box::pin(async move { core.d365meta_cache_cache().call_get_enumeration(store, &name, &options).await })
+        })
+        .await
+    }
+
+    pub async fn get_action(&mut self, name: &str, entity: Option<&str>, options: ReadOptions) -> anyhow::Result<ActionLookup> {
+        let (name, entity) = (name.to_owned(), entity.map(str::to_owned));
+        self.call(move |core, store| {
+            Box::pin(async move { core.d365meta_cache_cache().call_get_action(store, &name, entity.as_deref(), &options).await })
+        })
+        .await
+    }
+
+    pub async fn get_label(&mut self, id: &str, language: &str, fallback: Vec<String>, env: Option<&str>) -> anyhow::Result<LabelLookup> {
+        let (id, language, env) = (id.to_owned(), language.to_owned(), env.map(str::to_owned));
+        self.call(move |core, store| {
+            Box::pin(async move { core.d365meta_cache_cache().call_get_label(store, &id, &language, &fallback, env.as_deref()).await })
+        })
+        .await
+    }
+
+    pub async fn search(&mut self, query: SearchQuery, options: ReadOptions) -> anyhow::Result<SearchResults> {
+        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_search(store, &query, &options).await })).await
+    }
+
+    pub async fn stats(&mut self, env: Option<&str>) -> anyhow::Result<Stats> {
+        let env = env.map(str::to_owned);
+        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_get_stats(store, env.as_deref()).await })).await
     }
 
     fn ensure_usable(&self) -> anyhow::Result<()> {

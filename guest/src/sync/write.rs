@@ -102,7 +102,7 @@ impl StoredObject for DataEntity {
                 data_service_enabled, data_management_enabled, is_read_only) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             &rows,
         )?;
-        Ok(())
+        crate::search::index::data_entities(store, objects)
     }
 }
 
@@ -233,7 +233,7 @@ impl StoredObject for PublicEntity {
             "INSERT INTO action_parameters (object_id, action_position, position, name, type_name, is_collection) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             &parameters,
         )?;
-        Ok(())
+        crate::search::index::public_entities(store, objects)
     }
 }
 
@@ -256,6 +256,6 @@ impl StoredObject for Enumeration {
             "INSERT INTO enumeration_members (object_id, position, name, value, label_id, configuration_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             &members,
         )?;
-        Ok(())
+        crate::search::index::enumerations(store, objects)
     }
 }

@@ -6,6 +6,7 @@
 mod demo;
 mod output;
 mod progress;
+mod read;
 mod simulate;
 mod sync;
 mod version;
@@ -60,6 +61,20 @@ enum Command {
     History(sync::HistoryArgs),
     /// Remove versions, snapshots, objects and labels nothing references any more.
     Gc(sync::GcArgs),
+    /// Show a data entity or public entity (by name or entity set name), with its counterpart.
+    Entity(read::EntityArgs),
+    /// Show an enumeration and its members.
+    Enum(read::EnumArgs),
+    /// Show actions by name, optionally only those of one entity.
+    Action(read::ActionArgs),
+    /// Show a label's text (with fallback to en-US).
+    Label(read::LabelArgs),
+    /// Search names and label texts across entities, enumerations, actions and properties.
+    Search(read::SearchArgs),
+    /// Statistics per environment and overall: versions, objects, sharing, label coverage, size.
+    Stats(read::StatsArgs),
+    /// List known environments and what they have synced.
+    Envs,
     /// Run the F&O simulator until interrupted, printing the base URL of each environment.
     Simulate(simulate::Args),
     /// Run the main job against simulated environments over real HTTP and show what it does.
@@ -128,6 +143,13 @@ async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         Command::Sync(args) => sync::sync(&ctx, args).await,
         Command::History(args) => sync::history(&ctx, args).await,
         Command::Gc(args) => sync::gc(&ctx, args).await,
+        Command::Entity(args) => read::entity(&ctx, args).await,
+        Command::Enum(args) => read::enumeration(&ctx, args).await,
+        Command::Action(args) => read::action(&ctx, args).await,
+        Command::Label(args) => read::label(&ctx, args).await,
+        Command::Search(args) => read::search(&ctx, args).await,
+        Command::Stats(args) => read::stats(&ctx, args).await,
+        Command::Envs => read::envs(&ctx).await,
         Command::Simulate(args) => simulate::run(&ctx, args).await,
         Command::Demo(args) => demo::run(&ctx, args).await,
     }

@@ -18,10 +18,17 @@ use std::time::Duration;
 use wasmtime::component::Resource;
 
 /// Pragmas the component may use, none of which changes a setting: the size figures `stats`
-/// reports, and the read-only checks SQLite itself runs inside `ALTER TABLE ... ADD COLUMN`.
-/// The flag says whether an argument is allowed (for the checks it names a table, not a value).
-const READ_ONLY_PRAGMAS: &[(&str, bool)] =
-    &[("page_count", false), ("page_size", false), ("freelist_count", false), ("quick_check", true), ("integrity_check", true)];
+/// reports, the read-only checks SQLite itself runs inside `ALTER TABLE ... ADD COLUMN`, and the
+/// change counter FTS5 reads. The flag says whether an argument is allowed (for the checks it
+/// names a table, not a value).
+const READ_ONLY_PRAGMAS: &[(&str, bool)] = &[
+    ("page_count", false),
+    ("page_size", false),
+    ("freelist_count", false),
+    ("data_version", false),
+    ("quick_check", true),
+    ("integrity_check", true),
+];
 
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 

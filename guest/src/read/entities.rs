@@ -1,0 +1,278 @@
+//! Looking objects up by name in a snapshot and reading them back whole, in wire order.
+
+use super::environment::Scope;
+use crate::error::Result;
+use crate::metadata::*;
+use crate::params;
+use crate::ports::Store;
+use crate::sql::{Row, query_map, query_opt};
+
+/// Finds an object of `kind` by name, ignoring case (an exact-case match wins).
+pub fn find(store: &dyn Store, scope: &Scope, kind: Kind, name: &str) -> Result<Option<i64>> {
+    query_opt(
+        store,
+        "SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?1 AND kind = ?2 AND name = ?3 COLLATE NOCASE
+         ORDER BY name = ?3 DESC LIMIT 1",
+        &params![scope.snapshot_id, kind.as_str(), name],
+        |r| r.int(0),
+    )
+}
+
+/// A public entity by its entity set name, ignoring case.
+pub fn find_by_entity_set(store: &dyn Store, scope: &Scope, set: &str) -> Result<Option<i64>> {
+    query_opt(
+        store,
+        "SELECT p.object_id FROM public_entities p JOIN snapshot_objects so ON so.object_id = p.object_id
+         WHERE so.snapshot_id = ?1 AND so.kind = 'public-entity' AND p.entity_set_name = ?2 COLLATE NOCASE
+         ORDER BY p.entity_set_name = ?2 DESC LIMIT 1",
+        &params![scope.snapshot_id, set],
+        |r| r.int(0),
+    )
+}
+
+/// The data entity whose public entity this is.
+pub fn data_entity_of_public(store: &dyn Store, scope: &Scope, public_name: &str) -> Result<Option<i64>> {
+    query_opt(
+        store,
+        "SELECT d.object_id FROM data_entities d JOIN snapshot_objects so ON so.object_id = d.object_id
+         WHERE so.snapshot_id = ?1 AND so.kind = 'data-entity' AND d.public_entity_name = ?2 COLLATE NOCASE
+         ORDER BY d.public_entity_name = ?2 DESC LIMIT 1",
+        &params![scope.snapshot_id, public_name],
+        |r| r.int(0),
+    )
+}
+
+/// Names of every object of the given kinds, for suggestions.
+pub fn names(store: &dyn Store, scope: &Scope, kinds: &[Kind]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        out.extend(query_map(
+            store,
+            "SELECT name FROM snapshot_objects WHERE snapshot_id = ?1 AND kind = ?2",
+            &params![scope.snapshot_id, kind.as_str()],
+            |r| r.text(0),
+        )?);
+    }
+    Ok(out)
+}
+
+pub fn data_entity(store: &dyn Store, object_id: i64) -> Result<Option<DataEntity>> {
+    query_opt(
+        store,
+        "SELECT name, public_entity_name, public_collection_name, label_id, category, data_service_enabled, data_management_enabled, is_read_only
+         FROM data_entities WHERE object_id = ?1",
+        &params![object_id],
+        |r| {
+            Ok(DataEntity {
+                name: r.text(0)?,
+                public_entity_name: r.opt_text(1)?,
+                public_collection_name: r.opt_text(2)?,
+                label_id: r.opt_text(3)?,
+                category: r.opt_text(4)?,
+                data_service_enabled: r.bool(5)?,
+                data_management_enabled: r.bool(6)?,
+                is_read_only: r.bool(7)?,
+            })
+        },
+    )
+}
+
+pub fn public_entity(store: &dyn Store, object_id: i64) -> Result<Option<PublicEntity>> {
+    let Some(mut entity) = query_opt(
+        store,
+        "SELECT name, entity_set_name, label_id, is_read_only, configuration_enabled FROM public_entities WHERE object_id = ?1",
+        &params![object_id],
+        |r| {
+            Ok(PublicEntity {
+                name: r.text(0)?,
+                entity_set_name: r.opt_text(1)?,
+                label_id: r.opt_text(2)?,
+                is_read_only: r.bool(3)?,
+                configuration_enabled: r.bool(4)?,
+                properties: vec![],
+                navigation_properties: vec![],
+                property_groups: vec![],
+                actions: vec![],
+            })
+        },
+    )?
+    else {
+        return Ok(None);
+    };
+    let id = params![object_id];
+    entity.properties = query_map(
+        store,
+        "SELECT name, type_name, data_type, label_id, is_key, is_mandatory, configuration_enabled, allow_edit, allow_edit_on_create,
+                is_dimension, dimension_relation, is_dynamic_dimension, dimension_legal_entity_property, dimension_type_property
+         FROM entity_properties WHERE object_id = ?1 ORDER BY position",
+        &id,
+        |r| {
+            Ok(Property {
+                name: r.text(0)?,
+                type_name: r.opt_text(1)?,
+                data_type: r.opt_text(2)?,
+                label_id: r.opt_text(3)?,
+                is_key: r.bool(4)?,
+                is_mandatory: r.bool(5)?,
+                configuration_enabled: r.bool(6)?,
+                allow_edit: r.bool(7)?,
+                allow_edit_on_create: r.bool(8)?,
+                is_dimension: r.bool(9)?,
+                dimension_relation: r.opt_text(10)?,
+                is_dynamic_dimension: r.bool(11)?,
+                dimension_legal_entity_property: r.opt_text(12)?,
+                dimension_type_property: r.opt_text(13)?,
+            })
+        },
+    )?;
+    let mut constraints = query_map(
+        store,
+        "SELECT navigation_position, kind, property, referenced_property, related_property, value, value_str
+         FROM navigation_constraints WHERE object_id = ?1 ORDER BY navigation_position, position",
+        &id,
+        |r| {
+            Ok((
+                r.int(0)?,
+                Constraint {
+                    kind: r.text(1)?,
+                    property: r.opt_text(2)?,
+                    referenced_property: r.opt_text(3)?,
+                    related_property: r.opt_text(4)?,
+                    value: r.opt_int(5)?,
+                    value_str: r.opt_text(6)?,
+                },
+            ))
+        },
+    )?
+    .into_iter()
+    .peekable();
+    entity.navigation_properties = query_map(
+        store,
+        "SELECT position, name, related_entity, related_relation_name, cardinality FROM navigation_properties WHERE object_id = ?1 ORDER BY position",
+        &id,
+        |r| Ok((r.int(0)?, NavigationProperty { name: r.text(1)?, related_entity: r.opt_text(2)?, related_relation_name: r.opt_text(3)?, cardinality: r.opt_text(4)?, constraints: vec![] })),
+    )?
+    .into_iter()
+    .map(|(position, mut nav)| {
+        while let Some((_, c)) = constraints.next_if(|(p, _)| *p == position) {
+            nav.constraints.push(c);
+        }
+        nav
+    })
+    .collect();
+    let mut members = query_map(
+        store,
+        "SELECT group_position, property_name FROM property_group_members WHERE object_id = ?1 ORDER BY group_position, position",
+        &id,
+        |r| Ok((r.int(0)?, r.text(1)?)),
+    )?
+    .into_iter()
+    .peekable();
+    entity.property_groups =
+        query_map(store, "SELECT position, name FROM property_groups WHERE object_id = ?1 ORDER BY position", &id, |r| {
+            Ok((r.int(0)?, r.text(1)?))
+        })?
+        .into_iter()
+        .map(|(position, name)| {
+            let mut properties = Vec::new();
+            while let Some((_, m)) = members.next_if(|(p, _)| *p == position) {
+                properties.push(m);
+            }
+            PropertyGroup { name, properties }
+        })
+        .collect();
+    entity.actions = actions_of(store, object_id)?;
+    Ok(Some(entity))
+}
+
+fn action_row(r: Row<'_>) -> Result<(i64, Action)> {
+    let returns = r.bool(5)?;
+    Ok((
+        r.int(0)?,
+        Action {
+            name: r.text(1)?,
+            binding_kind: r.opt_text(2)?,
+            field_lookup: r.opt_text(3)?,
+            parameters: vec![],
+            return_type: returns
+                .then(|| -> Result<TypeRef> { Ok(TypeRef { type_name: r.opt_text(6)?, is_collection: r.bool(7)? }) })
+                .transpose()?,
+        },
+    ))
+}
+
+/// The actions of a public entity, with their parameters, in wire order.
+pub fn actions_of(store: &dyn Store, object_id: i64) -> Result<Vec<Action>> {
+    let id = params![object_id];
+    let mut parameters = query_map(
+        store,
+        "SELECT action_position, name, type_name, is_collection FROM action_parameters WHERE object_id = ?1 ORDER BY action_position, position",
+        &id,
+        |r| Ok((r.int(0)?, Parameter { name: r.text(1)?, type_name: r.opt_text(2)?, is_collection: r.bool(3)? })),
+    )?
+    .into_iter()
+    .peekable();
+    Ok(query_map(
+        store,
+        "SELECT position, name, binding_kind, field_lookup, NULL, returns, return_type_name, return_is_collection
+         FROM entity_actions WHERE object_id = ?1 ORDER BY position",
+        &id,
+        action_row,
+    )?
+    .into_iter()
+    .map(|(position, mut action)| {
+        while let Some((_, p)) = parameters.next_if(|(ap, _)| *ap == position) {
+            action.parameters.push(p);
+        }
+        action
+    })
+    .collect())
+}
+
+/// Every action named `name` (ignoring case) with the name of the public entity it belongs to.
+pub fn actions_named(store: &dyn Store, scope: &Scope, name: &str) -> Result<Vec<(String, Action)>> {
+    let owners = query_map(
+        store,
+        "SELECT DISTINCT so.object_id, so.name FROM snapshot_objects so JOIN entity_actions a ON a.object_id = so.object_id
+         WHERE so.snapshot_id = ?1 AND so.kind = 'public-entity' AND a.name = ?2 COLLATE NOCASE ORDER BY so.name",
+        &params![scope.snapshot_id, name],
+        |r| Ok((r.int(0)?, r.text(1)?)),
+    )?;
+    let mut out = Vec::new();
+    for (object_id, owner) in owners {
+        for action in actions_of(store, object_id)? {
+            if action.name.eq_ignore_ascii_case(name) {
+                out.push((owner.clone(), action));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Names of every action, for suggestions.
+pub fn action_names(store: &dyn Store, scope: &Scope) -> Result<Vec<String>> {
+    query_map(
+        store,
+        "SELECT DISTINCT a.name FROM snapshot_objects so JOIN entity_actions a ON a.object_id = so.object_id
+         WHERE so.snapshot_id = ?1 AND so.kind = 'public-entity'",
+        &params![scope.snapshot_id],
+        |r| r.text(0),
+    )
+}
+
+pub fn enumeration(store: &dyn Store, object_id: i64) -> Result<Option<Enumeration>> {
+    let Some((name, label_id)) =
+        query_opt(store, "SELECT name, label_id FROM enumerations WHERE object_id = ?1", &params![object_id], |r| {
+            Ok((r.text(0)?, r.opt_text(1)?))
+        })?
+    else {
+        return Ok(None);
+    };
+    let members = query_map(
+        store,
+        "SELECT name, value, label_id, configuration_enabled FROM enumeration_members WHERE object_id = ?1 ORDER BY position",
+        &params![object_id],
+        |r| Ok(Member { name: r.text(0)?, value: r.int(1)?, label_id: r.opt_text(2)?, configuration_enabled: r.bool(3)? }),
+    )?;
+    Ok(Some(Enumeration { name, label_id, members }))
+}

@@ -1,0 +1,96 @@
+//! Label texts: a reference (`@SYS13342`) is looked up in the snapshot's labels, in the language
+//! asked for and then in each fallback language; any other label id already is the text.
+
+use super::environment::Scope;
+use crate::error::Result;
+use crate::metadata::is_label_reference;
+use crate::ports::{Store, Value};
+use crate::sql::query_map;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LabelText {
+    /// The label id is the text.
+    Literal(String),
+    /// Found, in this language.
+    Found { text: String, language: String },
+    /// No text in any of the languages tried: the service has none (`known_missing`), the language is
+    /// not synced (`not_synced`), or the environment's metadata does not use this label (`unknown`).
+    Missing { known_missing: Vec<String>, not_synced: Vec<String>, unknown: Vec<String> },
+}
+
+impl LabelText {
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            LabelText::Literal(t) | LabelText::Found { text: t, .. } => Some(t),
+            LabelText::Missing { .. } => None,
+        }
+    }
+}
+
+/// The order languages are tried in: the one asked for, then the fallbacks, without repeats.
+pub fn language_order(language: &str, fallback: &[String]) -> Vec<String> {
+    let mut order = vec![language.to_owned()];
+    for f in fallback {
+        if !order.contains(f) {
+            order.push(f.clone());
+        }
+    }
+    order
+}
+
+/// Resolves many label ids at once.
+pub fn resolve(store: &dyn Store, scope: &Scope, ids: &[&str], languages: &[String]) -> Result<BTreeMap<String, LabelText>> {
+    let references: Vec<&str> = {
+        let mut r: Vec<&str> = ids.iter().copied().filter(|id| is_label_reference(id)).collect();
+        r.sort_unstable();
+        r.dedup();
+        r
+    };
+    // (label id, language) -> Some(text) or None when the service has no text.
+    let mut found: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+    for chunk in references.chunks(400) {
+        let placeholders = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect::<Vec<_>>().join(",");
+        let mut params = vec![Value::Integer(scope.snapshot_id)];
+        params.extend(chunk.iter().map(|id| Value::from(*id)));
+        let rows = query_map(
+            store,
+            &format!(
+                "SELECT l.label_id, l.language, l.text, l.missing FROM labels l
+                 JOIN snapshot_labels sl ON sl.label_row = l.id AND sl.snapshot_id = ?1
+                 WHERE l.label_id IN ({placeholders})"
+            ),
+            &params,
+            |r| Ok(((r.text(0)?, r.text(1)?), (!r.bool(3)?).then(|| r.text(2)).transpose()?)),
+        )?;
+        found.extend(rows);
+    }
+    let mut out = BTreeMap::new();
+    for id in ids {
+        if out.contains_key(*id) {
+            continue;
+        }
+        let answer = if !is_label_reference(id) {
+            LabelText::Literal((*id).to_owned())
+        } else {
+            let mut known_missing = Vec::new();
+            let mut not_synced = Vec::new();
+            let mut unknown = Vec::new();
+            let mut hit = None;
+            for language in languages {
+                match found.get(&((*id).to_owned(), language.clone())) {
+                    Some(Some(text)) => {
+                        hit = Some(LabelText::Found { text: text.clone(), language: language.clone() });
+                        break;
+                    }
+                    Some(None) => known_missing.push(language.clone()),
+                    None if scope.languages.contains(language) => unknown.push(language.clone()),
+                    None => not_synced.push(language.clone()),
+                }
+            }
+            hit.unwrap_or(LabelText::Missing { known_missing, not_synced, unknown })
+        };
+        out.insert((*id).to_owned(), answer);
+    }
+    Ok(out)
+}
