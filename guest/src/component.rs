@@ -214,14 +214,17 @@ impl wit::Guest for Component {
                 out.text = Some(text);
                 out.literal = true;
             }
-            LabelText::Found { text, language } => {
+            LabelText::Found { text, language, skipped } => {
                 out.text = Some(text);
                 out.language = Some(language);
+                out.missing_in = skipped.known_missing;
+                out.not_synced = skipped.not_synced;
+                out.unknown_in = skipped.unknown;
             }
-            LabelText::Missing { known_missing, not_synced, unknown } => {
-                out.missing_in = known_missing;
-                out.not_synced = not_synced;
-                out.unknown_in = unknown;
+            LabelText::Missing(skipped) => {
+                out.missing_in = skipped.known_missing;
+                out.not_synced = skipped.not_synced;
+                out.unknown_in = skipped.unknown;
             }
         }
         Ok(out)

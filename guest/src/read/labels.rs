@@ -8,22 +8,30 @@ use crate::ports::{Store, Value};
 use crate::sql::query_map;
 use std::collections::BTreeMap;
 
+/// Languages tried without a text, and why: the service has none (`known_missing`), the language
+/// is not synced (`not_synced`), or the environment's metadata does not use this label (`unknown`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    pub known_missing: Vec<String>,
+    pub not_synced: Vec<String>,
+    pub unknown: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LabelText {
     /// The label id is the text.
     Literal(String),
-    /// Found, in this language.
-    Found { text: String, language: String },
-    /// No text in any of the languages tried: the service has none (`known_missing`), the language is
-    /// not synced (`not_synced`), or the environment's metadata does not use this label (`unknown`).
-    Missing { known_missing: Vec<String>, not_synced: Vec<String>, unknown: Vec<String> },
+    /// Found in `language`, after the languages in `skipped`.
+    Found { text: String, language: String, skipped: Skipped },
+    /// No text in any of the languages tried.
+    Missing(Skipped),
 }
 
 impl LabelText {
     pub fn text(&self) -> Option<&str> {
         match self {
             LabelText::Literal(t) | LabelText::Found { text: t, .. } => Some(t),
-            LabelText::Missing { .. } => None,
+            LabelText::Missing(_) => None,
         }
     }
 }
@@ -73,22 +81,23 @@ pub fn resolve(store: &dyn Store, scope: &Scope, ids: &[&str], languages: &[Stri
         let answer = if !is_label_reference(id) {
             LabelText::Literal((*id).to_owned())
         } else {
-            let mut known_missing = Vec::new();
-            let mut not_synced = Vec::new();
-            let mut unknown = Vec::new();
+            let mut skipped = Skipped::default();
             let mut hit = None;
             for language in languages {
                 match found.get(&((*id).to_owned(), language.clone())) {
                     Some(Some(text)) => {
-                        hit = Some(LabelText::Found { text: text.clone(), language: language.clone() });
+                        hit = Some((text.clone(), language.clone()));
                         break;
                     }
-                    Some(None) => known_missing.push(language.clone()),
-                    None if scope.languages.contains(language) => unknown.push(language.clone()),
-                    None => not_synced.push(language.clone()),
+                    Some(None) => skipped.known_missing.push(language.clone()),
+                    None if scope.languages.contains(language) => skipped.unknown.push(language.clone()),
+                    None => skipped.not_synced.push(language.clone()),
                 }
             }
-            hit.unwrap_or(LabelText::Missing { known_missing, not_synced, unknown })
+            match hit {
+                Some((text, language)) => LabelText::Found { text, language, skipped },
+                None => LabelText::Missing(skipped),
+            }
         };
         out.insert((*id).to_owned(), answer);
     }
