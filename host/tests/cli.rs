@@ -155,10 +155,115 @@ fn simulate_prints_its_urls_and_stops_on_interrupt() {
 }
 
 #[test]
-fn demo_shows_shared_and_distinct_versions() {
+fn demo_syncs_full_then_links_then_goes_incremental() {
     let out = Command::new(env!("CARGO_BIN_EXE_d365meta")).args(["demo", "--scale", "tiny"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("same version as contoso-test"), "{text}");
-    assert!(text.contains("2 versions"), "{text}");
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name) && l.contains("  ") && !l.contains("http"))
+            .map(str::split_whitespace)
+            .map(|w| w.collect::<Vec<_>>())
+            .unwrap_or_else(|| panic!("no row for {name}: {text}"))
+    };
+    assert_eq!(row("contoso-test")[1], "full");
+    let uat = row("contoso-uat");
+    assert_eq!((uat[1], uat[2]), ("link", "1"), "the second environment makes one request: {text}");
+    assert_eq!(row("contoso-prod")[1], "incremental");
+    assert!(text.contains("The cache holds 2 versions for 3 environments"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_answers_in_its_documented_json_shape() {
+    let sim = Simulator::start("127.0.0.1".parse().unwrap(), vec![EnvironmentSpec::new("a", Arc::new(Dataset::generate(Scale::Tiny)))])
+        .await
+        .unwrap();
+    let url = sim.env(0).base_url();
+    let dir = scratch("commands");
+    let db = dir.join("cache.db");
+    let run = {
+        let db = db.clone();
+        move |args: Vec<String>| {
+            let db = db.clone();
+            async move {
+                tokio::task::spawn_blocking(move || d365meta(&db, &args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
+            }
+        }
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    let plan = json(&run(args(&["sync", &url, "--dry-run", "--json"])).await);
+    assert_eq!((plan["dry_run"].as_bool(), plan["strategy"].as_str()), (Some(true), Some("full")));
+    let sync = json(&run(args(&["sync", &url, "--languages", "en-US,de", "--json"])).await);
+    for key in [
+        "run_id",
+        "base_url",
+        "modules_hash",
+        "new_version",
+        "reason",
+        "coverage",
+        "planned_phases",
+        "base_modules_hash",
+        "shared_with",
+        "phases",
+        "counts",
+        "requests",
+        "bytes",
+        "duration_ms",
+        "warnings",
+    ] {
+        assert!(sync.get(key).is_some(), "sync --json lacks {key}");
+    }
+    assert_eq!(sync["coverage"]["languages"], serde_json::json!(["de", "en-US"]));
+    assert_eq!(sync["counts"]["public_entities"], 12);
+    let again = json(&run(args(&["sync", &url, "--json"])).await);
+    assert_eq!(again["strategy"], "up-to-date");
+    assert_eq!(again["requests"], 1);
+
+    let history = json(&run(args(&["history", "--json"])).await);
+    let outcomes: Vec<&str> = history.as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["succeeded", "succeeded", "planned"]);
+    assert!(history[1]["requests"].as_u64().unwrap() > 100);
+
+    let entity = json(&run(args(&["entity", "customersv3", "--labels", "--json"])).await);
+    assert_eq!(entity["public_entity"]["name"], "CustomerV3");
+    assert_eq!(entity["data_entity"]["name"], "CustCustomerV3Entity");
+    assert_eq!(entity["public_entity"]["properties"][0]["label"], "Company");
+    let missing = run(args(&["entity", "CustomerV4", "--json"])).await;
+    assert_eq!(missing.status.code(), Some(3));
+    let body: serde_json::Value = serde_json::from_slice(&missing.stdout).unwrap();
+    assert_eq!(body["suggestions"][0], "CustomerV3");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("did you mean: CustomerV3"));
+
+    let e = json(&run(args(&["enum", "NoYes", "--labels", "--lang", "de", "--json"])).await);
+    assert_eq!(e["enumeration"]["members"][1]["name"], "Yes");
+    assert_eq!(e["enumeration"]["members"][1]["value"], 1);
+    let label = json(&run(args(&["label", "@SYS13342", "--json"])).await);
+    assert_eq!((label["text"].as_str(), label["language"].as_str()), (Some("Company"), Some("en-US")));
+    let unknown = run(args(&["label", "@Nope:Nope"])).await;
+    assert_eq!(unknown.status.code(), Some(3));
+
+    let search = json(&run(args(&["search", "CustomerV3", "--limit", "2", "--json"])).await);
+    assert_eq!(search["hits"].as_array().unwrap().len(), 2);
+    assert_eq!(search["hits"][1]["name"], "CustCustomerV3Entity", "the words customer and v3 inside the data entity's name");
+    assert_eq!((search["hits"][0]["name"].as_str(), search["hits"][0]["matched"].as_str()), (Some("CustomerV3"), Some("exact")));
+    let filtered = json(&run(args(&["search", "id", "--kind", "property", "--filter", "entity=CustomerV3", "--json"])).await);
+    assert!(filtered["hits"].as_array().unwrap().iter().all(|h| h["entity"] == "CustomerV3" && h["kind"] == "property"));
+    let bad = run(args(&["search", "x", "--filter", "colour=red"])).await;
+    assert_eq!(bad.status.code(), Some(2));
+
+    let action_name = Dataset::generate(Scale::Tiny).public_entities.iter().flat_map(|e| e.actions.iter()).next().unwrap().name.clone();
+    let action = json(&run(args(&["action", &action_name, "--json"])).await);
+    assert_eq!(action["actions"][0]["name"], action_name.as_str());
+
+    let stats = json(&run(args(&["stats", "--json"])).await);
+    assert_eq!(stats["environments"][0]["counts"]["public_entities"], 12);
+    assert_eq!(stats["environments"][0]["label_coverage"].as_array().unwrap().len(), 2);
+    assert!(stats["database_bytes"].as_u64().unwrap() > 0);
+    let envs = json(&run(args(&["envs", "--json"])).await);
+    assert_eq!(envs[0]["base_url"], url.as_str());
+    assert_eq!(envs[0]["languages"], serde_json::json!(["de", "en-US"]));
+    let gc = json(&run(args(&["gc", "--json"])).await);
+    assert_eq!(gc, serde_json::json!({"versions": 0, "snapshots": 0, "objects": 0, "labels": 0}));
+    std::fs::remove_dir_all(dir).unwrap();
 }

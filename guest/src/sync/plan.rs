@@ -254,7 +254,7 @@ fn incremental(
     let holders = sharing(store, base.id)?;
     let from = if holders.is_empty() { String::new() } else { format!(" (cached from {})", holders.join(", ")) };
     let reason = format!(
-        "version {}{from} is cached: {} modules changed, {} added, {} removed since; unchanged objects and labels are reused",
+        "the cache has version {}{from}, which differs by {} changed, {} added and {} removed modules; unchanged objects and labels are reused",
         crate::modules::short(&base.modules_hash),
         diff.changed.len(),
         diff.added.len(),

@@ -1,11 +1,17 @@
 //! `d365meta demo`: the main job against simulated environments, over real HTTP.
+//!
+//! Three environments: two run the same modules (the second is linked to the first one's copy and
+//! transfers no metadata), one runs a newer version with a few entities changed (incremental).
+//! Then a few reads, answered from the cache alone.
 
 use super::Context;
 use super::output::short_hash;
-use crate::cache::VersionReport;
+use super::progress::human_bytes;
+use crate::cache::{Cache, ReadOptions, SearchFilters, SearchQuery, Strategy, SyncOptions, SyncReport};
 use d365meta_simulator::{Dataset, EnvironmentSpec, Scale, Simulator};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,55 +39,117 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
 
     println!("d365meta demo: three simulated F&O environments on loopback (scale {})", args.scale);
     println!();
+    let changed = evolution.changed_public_entities.len() + evolution.added_public_entities.len() + evolution.removed_public_entities.len();
+    let notes = [
+        format!("{} public entities, {} modules", dataset.public_entities.len(), dataset.modules.len()),
+        format!("same modules as {}", NAMES[0]),
+        format!("newer: {} modules upgraded, {changed} public entities changed, added or removed", evolution.bumped_modules.len()),
+    ];
     for (i, name) in NAMES.iter().enumerate() {
-        let note = if i == 2 { format!("  (newer: {} modules upgraded)", evolution.bumped_modules.len()) } else { String::new() };
-        println!("  {name:<13} {}{note}", urls[i]);
+        println!("  {name:<13} {}  {}", urls[i], notes[i]);
     }
     println!();
-    println!("Detecting versions (cache: {})", database.display());
-
-    let runtime = ctx.runtime()?;
-    let mut cache = crate::cache::Cache::open(&runtime, ctx.options(database)).await?;
-    let mut reports: Vec<VersionReport> = Vec::new();
-    for (i, url) in urls.iter().enumerate() {
-        let report = cache.detect_version(url).await?;
-        let sharing = report.shared_with.iter().filter_map(|u| urls.iter().position(|x| x == u).map(|j| NAMES[j])).collect::<Vec<_>>();
-        let status = if report.new_version { "new version".to_owned() } else { format!("same version as {}", sharing.join(", ")) };
-        println!(
-            "  {:<13} {:>3} modules  hash {}  {:<30} {} requests",
-            NAMES[i],
-            report.modules.len(),
-            short_hash(&report.modules_hash),
-            status,
-            report.requests
-        );
-        reports.push(report);
-    }
-
-    let diff = cache.compare_modules(reports[0].modules.clone(), reports[2].modules.clone()).await?;
+    println!("Syncing each into {}", database.display());
     println!();
     println!(
-        "{} -> {}: {} modules changed, {} added, {} removed, {} unchanged",
-        NAMES[0],
-        NAMES[2],
-        diff.changed.len(),
-        diff.added.len(),
-        diff.removed.len(),
-        diff.unchanged
+        "  {:<13} {:<12} {:>8} {:>10}  {:>15} {:>8}  {:>14} {:>8}  {:>7}",
+        "environment", "strategy", "requests", "received", "objects written", "reused", "labels fetched", "reused", "seconds"
     );
-    for c in &diff.changed {
-        println!("  ~ {}  {} -> {}", c.module_id, c.old_version, c.new_version);
+
+    let runtime = ctx.runtime()?;
+    let mut cache = Cache::open(&runtime, ctx.options(database)).await?;
+    let mut reports: Vec<SyncReport> = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let started = Instant::now();
+        let r = cache.sync(url, SyncOptions { strategy: Strategy::Auto, languages: vec![], dry_run: false }).await?;
+        let (mut written, mut reused, mut fetched, mut labels_reused) = (0, 0, 0, 0);
+        if r.phases.is_empty() {
+            // Linked (or up to date): everything the environment reads is reused.
+            if let Some(c) = &r.counts {
+                reused = c.data_entities + c.public_entities + c.enumerations;
+                labels_reused = c.labels + c.labels_missing;
+            }
+        }
+        for p in &r.phases {
+            if p.name.starts_with("labels:") {
+                fetched += p.fetched;
+                labels_reused += p.reused;
+            } else {
+                written += p.written;
+                reused += p.reused;
+            }
+        }
+        println!(
+            "  {:<13} {:<12} {:>8} {:>10}  {:>15} {:>8}  {:>14} {:>8}  {:>7.1}",
+            NAMES[i],
+            r.strategy,
+            r.requests,
+            human_bytes(r.bytes),
+            written,
+            reused,
+            fetched,
+            labels_reused,
+            started.elapsed().as_secs_f64()
+        );
+        reports.push(r);
     }
-    let versions = cache.list_versions().await?;
-    let environments = cache.list_environments().await?;
     println!();
-    println!("The cache now knows {} environments running {} versions.", environments.len(), versions.len());
+    for (i, r) in reports.iter().enumerate() {
+        let why = r.reason.replace(&urls[0], NAMES[0]).replace(&urls[1], NAMES[1]);
+        println!("  {}: {} ({})", NAMES[i], r.strategy, why);
+    }
+
+    let stats = cache.stats(None).await?;
+    let stored: u64 = stats.kinds.iter().map(|k| k.stored).sum();
+    let references: u64 = stats.kinds.iter().map(|k| k.references).sum();
+    let shared: u64 = stats.kinds.iter().map(|k| k.shared).sum();
+    println!();
+    println!(
+        "The cache holds {} versions for {} environments: {stored} objects stored for {references} references \
+         ({shared} shared by both versions), {} label texts for {} references, {} on disk.",
+        stats.versions.len(),
+        stats.environments.len(),
+        stats.label_texts,
+        stats.label_references,
+        human_bytes(stats.database_bytes)
+    );
+    let hash = |i: usize| short_hash(&reports[i].modules_hash).to_owned();
+    println!("{} and {} read version {}; {} reads version {}.", NAMES[0], NAMES[1], hash(0), NAMES[2], hash(2));
+
+    // Reads: from the cache alone, in milliseconds.
+    println!();
+    let options = || ReadOptions { env: Some(urls[2].clone()), labels: None };
+    let started = Instant::now();
+    let entity = cache.get_entity("CustomersV3", options()).await?;
+    let lookup = started.elapsed();
+    if let Some(p) = &entity.public_entity {
+        let keys: Vec<&str> = p.properties.iter().filter(|x| x.is_key).map(|x| x.name.as_str()).collect();
+        println!(
+            "d365meta entity CustomersV3    -> {} ({} properties, keys {}) in {:.1} ms",
+            p.name,
+            p.properties.len(),
+            keys.join(", "),
+            lookup.as_secs_f64() * 1000.0
+        );
+    }
+    let started = Instant::now();
+    let filters =
+        SearchFilters { category: None, read_only: None, data_service_enabled: None, data_management_enabled: None, entity: None };
+    let query = SearchQuery { text: "customer group".into(), kinds: vec![], filters, language: "en-US".into(), limit: 3, offset: 0 };
+    let found = cache.search(query, options()).await?;
+    let names: Vec<String> = found.hits.iter().map(|h| format!("{} ({})", h.name, h.kind)).collect();
+    println!(
+        "d365meta search \"customer group\" -> {} matches, first {} in {:.1} ms",
+        found.total,
+        names.join(", "),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     simulator.shutdown().await;
     Ok(())
 }
 
 fn spec(name: &str, dataset: Arc<Dataset>) -> EnvironmentSpec {
-    EnvironmentSpec { name: name.to_owned(), dataset, modules: None, page_size: None, require_bearer: None }
+    EnvironmentSpec::new(name, dataset)
 }
 
 /// A temporary directory removed when dropped.
