@@ -267,3 +267,52 @@ async fn every_command_answers_in_its_documented_json_shape() {
     assert_eq!(gc, serde_json::json!({"versions": 0, "snapshots": 0, "objects": 0, "labels": 0}));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_a_sync_promptly_and_the_next_one_finishes() {
+    use d365meta_simulator::{Fault, FaultKind};
+    let sim = Simulator::start("127.0.0.1".parse().unwrap(), vec![EnvironmentSpec::new("a", Arc::new(Dataset::generate(Scale::Small)))])
+        .await
+        .unwrap();
+    sim.env(0).inject(Fault::new("/Metadata/Labels(", usize::MAX, FaultKind::Delay(Duration::from_millis(50))));
+    let url = sim.env(0).base_url();
+    let dir = scratch("sigint");
+    let db = dir.join("cache.db");
+    let (status, elapsed) = tokio::task::spawn_blocking({
+        let (db, url) = (db.clone(), url.clone());
+        move || {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_d365meta"))
+                .arg("--cache")
+                .arg(&db)
+                .args(["sync", &url])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+            let interrupted = Instant::now();
+            (child.wait().unwrap(), interrupted.elapsed())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(130), "a cancelled sync exits with 130");
+    assert!(elapsed < Duration::from_secs(5), "stopped {elapsed:?} after Ctrl-C");
+    let history = tokio::task::spawn_blocking({
+        let db = db.clone();
+        move || d365meta(&db, &["history", "--json"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(json(&history)[0]["outcome"], "cancelled");
+    sim.env(0).clear_faults();
+    let done = tokio::task::spawn_blocking({
+        let (db, url) = (db.clone(), url.clone());
+        move || d365meta(&db, &["sync", &url, "--json"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(json(&done)["counts"]["public_entities"], 200);
+    std::fs::remove_dir_all(dir).unwrap();
+}
