@@ -73,6 +73,41 @@ pub fn query_opt<T>(store: &dyn Store, sql: &str, params: &[Value], f: impl FnOn
     }
 }
 
+/// Rows for one statement, handed to the store in bounded batches: a full environment has over a
+/// hundred thousand property rows, and holding them all at once (twice, across the boundary) costs
+/// memory for nothing.
+pub struct Batch<'s> {
+    store: &'s dyn Store,
+    sql: &'static str,
+    rows: Vec<Vec<Value>>,
+}
+
+impl<'s> Batch<'s> {
+    const SIZE: usize = 4096;
+
+    pub fn new(store: &'s dyn Store, sql: &'static str) -> Self {
+        Batch { store, sql, rows: Vec::new() }
+    }
+
+    pub fn push(&mut self, row: Vec<Value>) -> Result<()> {
+        self.rows.push(row);
+        if self.rows.len() >= Self::SIZE { self.flush() } else { Ok(()) }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.rows.is_empty() {
+            self.store.execute_many(self.sql, &self.rows)?;
+            self.rows.clear();
+        }
+        Ok(())
+    }
+
+    /// Sends what is left; the batch must be finished for its rows to be written.
+    pub fn finish(mut self) -> Result<()> {
+        self.flush()
+    }
+}
+
 /// Runs `body` inside a transaction, committing only if it succeeds.
 pub fn in_transaction<T>(store: &dyn Store, mode: TxMode, body: impl FnOnce() -> Result<T>) -> Result<T> {
     let tx = store.begin(mode)?;

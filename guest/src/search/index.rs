@@ -40,18 +40,17 @@ pub fn data_entities(store: &dyn Store, objects: &[(i64, &DataEntity)]) -> Resul
 }
 
 pub fn public_entities(store: &dyn Store, objects: &[(i64, &PublicEntity)]) -> Result<()> {
-    let mut rows = Vec::new();
+    let mut rows = crate::sql::Batch::new(store, INSERT);
     for (id, e) in objects {
-        rows.push(item(*id, "public-entity", 0, &e.name, e.entity_set_name.as_deref(), None, e.label_id.as_deref()));
+        rows.push(item(*id, "public-entity", 0, &e.name, e.entity_set_name.as_deref(), None, e.label_id.as_deref()))?;
         for (i, p) in e.properties.iter().enumerate() {
-            rows.push(item(*id, "property", i, &p.name, None, Some(&e.name), p.label_id.as_deref()));
+            rows.push(item(*id, "property", i, &p.name, None, Some(&e.name), p.label_id.as_deref()))?;
         }
         for (i, a) in e.actions.iter().enumerate() {
-            rows.push(item(*id, "action", i, &a.name, None, Some(&e.name), None));
+            rows.push(item(*id, "action", i, &a.name, None, Some(&e.name), None))?;
         }
     }
-    store.execute_many(INSERT, &rows)?;
-    Ok(())
+    rows.finish()
 }
 
 pub fn enumerations(store: &dyn Store, objects: &[(i64, &Enumeration)]) -> Result<()> {

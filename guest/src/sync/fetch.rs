@@ -46,19 +46,15 @@ pub fn collection<T>(
         meter.count(&response);
         bytes += response.body.len() as u64;
         odata::check_status(&response).map_err(|f| f.into_error(&what))?;
-        let json = odata::parse_json(&response.body).map_err(|f| f.into_error(&what))?;
-        let next = json.get("@odata.nextLink").and_then(Json::as_str).map(str::to_owned);
-        let Json::Object(mut envelope) = json else {
-            return Err(Error::parse(format!("{what}: expected a collection object, found {}", odata::kind_of(&json))));
-        };
-        let values = match envelope.remove("value") {
-            Some(Json::Array(values)) => values,
-            Some(other) => return Err(Error::parse(format!("{what}: \"value\" is {}, expected an array", odata::kind_of(&other)))),
-            None => return Err(Error::parse(format!("{what}: the answer has no \"value\" collection"))),
-        };
-        for value in &values {
+        let page_of = envelope(&response.body).map_err(|m| Error::parse(format!("{what}: {m}")))?;
+        let next = page_of.next_link;
+        // Items are parsed one at a time from their raw text: a full PublicEntities answer is tens
+        // of megabytes, and a document tree of all of it would be several times that.
+        for raw in page_of.value {
             let position = items.len() + 1;
-            let item = parse(value).map_err(|m| Error::parse(format!("{collection} item {position}: {m} (from {what})")))?;
+            let value: Json = serde_json::from_str(raw.get())
+                .map_err(|e| Error::parse(format!("{collection} item {position} is not valid JSON ({e}) (from {what})")))?;
+            let item = parse(&value).map_err(|m| Error::parse(format!("{collection} item {position}: {m} (from {what})")))?;
             items.push(item);
         }
         ctx.host.progress(&Progress { phase: phase.to_owned(), done: items.len() as u64, total: None, bytes: Some(bytes) });
@@ -79,6 +75,32 @@ pub fn collection<T>(
         url = next;
     }
     Err(Error::new(ErrorKind::Service, format!("{base_url}/Metadata/{collection}: more than {MAX_PAGES} pages")))
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    value: Vec<&'a serde_json::value::RawValue>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+/// The items (unparsed) and next link of a collection page. A body that is not a collection is
+/// described precisely.
+fn envelope(body: &[u8]) -> Result<Envelope<'_>, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("the answer is not UTF-8 ({e})"))?;
+    match serde_json::from_str::<Envelope<'_>>(text) {
+        Ok(page) => Ok(page),
+        Err(error) => Err(match serde_json::from_str::<Json>(text) {
+            Err(e) => format!("response is not valid JSON ({e})"),
+            Ok(Json::Object(o)) => match o.get("value") {
+                None => "the answer has no \"value\" collection".to_owned(),
+                Some(v) if !v.is_array() => format!("\"value\" is {}, expected an array", odata::kind_of(v)),
+                Some(_) => format!("the collection could not be read ({error})"),
+            },
+            Ok(other) => format!("expected a collection object, found {}", odata::kind_of(&other)),
+        }),
+    }
 }
 
 /// A nextLink may be absolute or relative to the service root.
@@ -176,6 +198,20 @@ mod tests {
             "http://h:1/env/Metadata/X?$skip=5"
         );
         assert_eq!(resolve_next_link(base, "http://h:1/env/Metadata/X?$skip=2", "X?$skip=5").unwrap(), "http://h:1/env/Metadata/X?$skip=5");
+    }
+
+    #[test]
+    fn collection_pages_are_read_item_by_item_and_bad_ones_described() {
+        let page =
+            envelope(br#"{"@odata.context": "x", "value": [{"Name": "A"}, {"Name": "B"}], "@odata.nextLink": "http://h/n"}"#).unwrap();
+        assert_eq!(page.value.len(), 2);
+        assert_eq!(page.value[1].get(), r#"{"Name": "B"}"#);
+        assert_eq!(page.next_link.as_deref(), Some("http://h/n"));
+        assert!(envelope(br#"{"value": []}"#).unwrap().next_link.is_none());
+        assert_eq!(envelope(br#"{"odata": 1}"#).err().unwrap(), "the answer has no \"value\" collection");
+        assert_eq!(envelope(br#"{"value": 3}"#).err().unwrap(), "\"value\" is a number, expected an array");
+        assert_eq!(envelope(br#"[1]"#).err().unwrap(), "expected a collection object, found an array");
+        assert!(envelope(b"<html>").err().unwrap().starts_with("response is not valid JSON"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::metadata::{DataEntity, Enumeration, Kind, PublicEntity, content_hash};
 use crate::params;
 use crate::ports::{Store, TxMode, Value};
-use crate::sql::{in_transaction, query_map};
+use crate::sql::{Batch, in_transaction, query_map};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -112,14 +112,40 @@ impl StoredObject for PublicEntity {
         &self.name
     }
     fn insert_details(store: &dyn Store, objects: &[(i64, &Self)]) -> Result<()> {
-        let mut entities = Vec::new();
-        let mut properties = Vec::new();
-        let mut navigations = Vec::new();
-        let mut constraints = Vec::new();
-        let mut groups = Vec::new();
-        let mut members = Vec::new();
-        let mut actions = Vec::new();
-        let mut parameters = Vec::new();
+        let mut entities = Batch::new(
+            store,
+            "INSERT INTO public_entities (object_id, name, entity_set_name, label_id, is_read_only, configuration_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        );
+        let mut properties = Batch::new(
+            store,
+            "INSERT INTO entity_properties (object_id, position, name, type_name, data_type, label_id, is_key, is_mandatory,
+                configuration_enabled, allow_edit, allow_edit_on_create, is_dimension, dimension_relation, is_dynamic_dimension,
+                dimension_legal_entity_property, dimension_type_property)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        );
+        let mut navigations = Batch::new(
+            store,
+            "INSERT INTO navigation_properties (object_id, position, name, related_entity, related_relation_name, cardinality) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        );
+        let mut constraints = Batch::new(
+            store,
+            "INSERT INTO navigation_constraints (object_id, navigation_position, position, kind, property, referenced_property, related_property, value, value_str)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        );
+        let mut groups = Batch::new(store, "INSERT INTO property_groups (object_id, position, name) VALUES (?1, ?2, ?3)");
+        let mut members = Batch::new(
+            store,
+            "INSERT INTO property_group_members (object_id, group_position, position, property_name) VALUES (?1, ?2, ?3, ?4)",
+        );
+        let mut actions = Batch::new(
+            store,
+            "INSERT INTO entity_actions (object_id, position, name, binding_kind, field_lookup, returns, return_type_name, return_is_collection)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        );
+        let mut parameters = Batch::new(
+            store,
+            "INSERT INTO action_parameters (object_id, action_position, position, name, type_name, is_collection) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        );
         for (id, e) in objects {
             let id = *id;
             entities.push(params![
@@ -129,7 +155,7 @@ impl StoredObject for PublicEntity {
                 e.label_id.as_deref(),
                 e.is_read_only,
                 e.configuration_enabled
-            ]);
+            ])?;
             for (i, p) in e.properties.iter().enumerate() {
                 properties.push(params![
                     id,
@@ -148,7 +174,7 @@ impl StoredObject for PublicEntity {
                     p.is_dynamic_dimension,
                     p.dimension_legal_entity_property.as_deref(),
                     p.dimension_type_property.as_deref()
-                ]);
+                ])?;
             }
             for (i, n) in e.navigation_properties.iter().enumerate() {
                 navigations.push(params![
@@ -158,7 +184,7 @@ impl StoredObject for PublicEntity {
                     n.related_entity.as_deref(),
                     n.related_relation_name.as_deref(),
                     n.cardinality.as_deref()
-                ]);
+                ])?;
                 for (j, c) in n.constraints.iter().enumerate() {
                     constraints.push(params![
                         id,
@@ -170,13 +196,13 @@ impl StoredObject for PublicEntity {
                         c.related_property.as_deref(),
                         c.value,
                         c.value_str.as_deref()
-                    ]);
+                    ])?;
                 }
             }
             for (i, g) in e.property_groups.iter().enumerate() {
-                groups.push(params![id, i, &g.name]);
+                groups.push(params![id, i, &g.name])?;
                 for (j, m) in g.properties.iter().enumerate() {
-                    members.push(params![id, i, j, m]);
+                    members.push(params![id, i, j, m])?;
                 }
             }
             for (i, a) in e.actions.iter().enumerate() {
@@ -193,46 +219,15 @@ impl StoredObject for PublicEntity {
                     returns,
                     return_name,
                     return_collection
-                ]);
+                ])?;
                 for (j, p) in a.parameters.iter().enumerate() {
-                    parameters.push(params![id, i, j, &p.name, p.type_name.as_deref(), p.is_collection]);
+                    parameters.push(params![id, i, j, &p.name, p.type_name.as_deref(), p.is_collection])?;
                 }
             }
         }
-        store.execute_many(
-            "INSERT INTO public_entities (object_id, name, entity_set_name, label_id, is_read_only, configuration_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            &entities,
-        )?;
-        store.execute_many(
-            "INSERT INTO entity_properties (object_id, position, name, type_name, data_type, label_id, is_key, is_mandatory,
-                configuration_enabled, allow_edit, allow_edit_on_create, is_dimension, dimension_relation, is_dynamic_dimension,
-                dimension_legal_entity_property, dimension_type_property)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            &properties,
-        )?;
-        store.execute_many(
-            "INSERT INTO navigation_properties (object_id, position, name, related_entity, related_relation_name, cardinality) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            &navigations,
-        )?;
-        store.execute_many(
-            "INSERT INTO navigation_constraints (object_id, navigation_position, position, kind, property, referenced_property, related_property, value, value_str)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            &constraints,
-        )?;
-        store.execute_many("INSERT INTO property_groups (object_id, position, name) VALUES (?1, ?2, ?3)", &groups)?;
-        store.execute_many(
-            "INSERT INTO property_group_members (object_id, group_position, position, property_name) VALUES (?1, ?2, ?3, ?4)",
-            &members,
-        )?;
-        store.execute_many(
-            "INSERT INTO entity_actions (object_id, position, name, binding_kind, field_lookup, returns, return_type_name, return_is_collection)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            &actions,
-        )?;
-        store.execute_many(
-            "INSERT INTO action_parameters (object_id, action_position, position, name, type_name, is_collection) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            &parameters,
-        )?;
+        for batch in [entities, properties, navigations, constraints, groups, members, actions, parameters] {
+            batch.finish()?;
+        }
         crate::search::index::public_entities(store, objects)
     }
 }
