@@ -24,6 +24,9 @@ pub mod version;
 #[cfg(target_arch = "wasm32")]
 mod component;
 
+#[cfg(any(test, feature = "native"))]
+pub mod native;
+
 #[cfg(test)]
 pub mod testing;
 
