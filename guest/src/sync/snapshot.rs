@@ -189,24 +189,26 @@ pub fn count(store: &dyn Store, snapshot_id: i64) -> Result<Counts> {
         count_objects("public-entity", "entity_actions"),
         count_objects("enumeration", "enumeration_members"),
     );
-    query_opt(store, &sql, &params![snapshot_id], |r| {
-        let n = |i| r.int(i).map(|v| v as u64);
-        Ok(Counts {
-            data_entities: n(0)?,
-            public_entities: n(1)?,
-            properties: n(2)?,
-            navigation_properties: n(3)?,
-            constraints: n(4)?,
-            property_groups: n(5)?,
-            actions: n(6)?,
-            enumerations: n(7)?,
-            members: n(8)?,
-            label_ids: n(9)?,
-            labels: n(10)?,
-            labels_missing: n(11)?,
-        })
-    })?
-    .ok_or_else(|| Error::internal("count query returned no row"))
+    query_opt(store, &sql, &params![snapshot_id], read_counts)?.ok_or_else(|| Error::internal("count query returned no row"))
+}
+
+/// Counts from a row of twelve columns in the order of [`Counts`]' fields (null reads as 0).
+fn read_counts(r: Row<'_>) -> Result<Counts> {
+    let n = |i| r.opt_int(i).map(|v| v.unwrap_or(0) as u64);
+    Ok(Counts {
+        data_entities: n(0)?,
+        public_entities: n(1)?,
+        properties: n(2)?,
+        navigation_properties: n(3)?,
+        constraints: n(4)?,
+        property_groups: n(5)?,
+        actions: n(6)?,
+        enumerations: n(7)?,
+        members: n(8)?,
+        label_ids: n(9)?,
+        labels: n(10)?,
+        labels_missing: n(11)?,
+    })
 }
 
 /// The stored counts of a complete snapshot.
@@ -216,23 +218,7 @@ pub fn stored_counts(store: &dyn Store, snapshot_id: i64) -> Result<Counts> {
         "SELECT data_entities, public_entities, properties, navigation_properties, constraints, property_groups, actions,
                 enumerations, members, label_ids, labels, labels_missing FROM snapshots WHERE id = ?1 AND state = 'complete'",
         &params![snapshot_id],
-        |r| {
-            let n = |i| r.opt_int(i).map(|v| v.unwrap_or(0) as u64);
-            Ok(Counts {
-                data_entities: n(0)?,
-                public_entities: n(1)?,
-                properties: n(2)?,
-                navigation_properties: n(3)?,
-                constraints: n(4)?,
-                property_groups: n(5)?,
-                actions: n(6)?,
-                enumerations: n(7)?,
-                members: n(8)?,
-                label_ids: n(9)?,
-                labels: n(10)?,
-                labels_missing: n(11)?,
-            })
-        },
+        read_counts,
     )?
     .ok_or_else(|| Error::not_found(format!("snapshot {snapshot_id} is not complete")))
 }
