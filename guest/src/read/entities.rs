@@ -11,7 +11,10 @@ use crate::sql::{Row, query_map, query_opt};
 pub fn find(store: &dyn Store, scope: &Scope, kind: Kind, name: &str) -> Result<Option<i64>> {
     query_opt(
         store,
-        "SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?1 AND kind = ?2 AND name = ?3 COLLATE NOCASE
+        // The plans are fixed with INDEXED BY and CROSS JOIN: the cache never runs ANALYZE, and
+        // without statistics SQLite would scan a snapshot's objects (or labels) instead.
+        "SELECT object_id FROM snapshot_objects INDEXED BY snapshot_objects_by_name
+         WHERE snapshot_id = ?1 AND kind = ?2 AND name = ?3 COLLATE NOCASE
          ORDER BY name = ?3 DESC LIMIT 1",
         &params![scope.snapshot_id, kind.as_str(), name],
         |r| r.int(0),
@@ -22,7 +25,8 @@ pub fn find(store: &dyn Store, scope: &Scope, kind: Kind, name: &str) -> Result<
 pub fn find_by_entity_set(store: &dyn Store, scope: &Scope, set: &str) -> Result<Option<i64>> {
     query_opt(
         store,
-        "SELECT p.object_id FROM public_entities p JOIN snapshot_objects so ON so.object_id = p.object_id
+        "SELECT p.object_id FROM public_entities p INDEXED BY public_entities_by_set
+         CROSS JOIN snapshot_objects so INDEXED BY snapshot_objects_by_object ON so.object_id = p.object_id
          WHERE so.snapshot_id = ?1 AND so.kind = 'public-entity' AND p.entity_set_name = ?2 COLLATE NOCASE
          ORDER BY p.entity_set_name = ?2 DESC LIMIT 1",
         &params![scope.snapshot_id, set],
@@ -34,7 +38,8 @@ pub fn find_by_entity_set(store: &dyn Store, scope: &Scope, set: &str) -> Result
 pub fn data_entity_of_public(store: &dyn Store, scope: &Scope, public_name: &str) -> Result<Option<i64>> {
     query_opt(
         store,
-        "SELECT d.object_id FROM data_entities d JOIN snapshot_objects so ON so.object_id = d.object_id
+        "SELECT d.object_id FROM data_entities d INDEXED BY data_entities_by_public_name
+         CROSS JOIN snapshot_objects so INDEXED BY snapshot_objects_by_object ON so.object_id = d.object_id
          WHERE so.snapshot_id = ?1 AND so.kind = 'data-entity' AND d.public_entity_name = ?2 COLLATE NOCASE
          ORDER BY d.public_entity_name = ?2 DESC LIMIT 1",
         &params![scope.snapshot_id, public_name],

@@ -64,8 +64,9 @@ pub fn resolve(store: &dyn Store, scope: &Scope, ids: &[&str], languages: &[Stri
         let rows = query_map(
             store,
             &format!(
-                "SELECT l.label_id, l.language, l.text, l.missing FROM labels l
-                 JOIN snapshot_labels sl ON sl.label_row = l.id AND sl.snapshot_id = ?1
+                // From the ids asked for to the snapshot, not the other way round (see entities.rs).
+                "SELECT l.label_id, l.language, l.text, l.missing FROM labels l INDEXED BY labels_by_id
+                 CROSS JOIN snapshot_labels sl ON sl.snapshot_id = ?1 AND sl.label_row = l.id
                  WHERE l.label_id IN ({placeholders})"
             ),
             &params,
