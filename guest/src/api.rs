@@ -82,22 +82,22 @@ pub fn entity(ctx: &Ctx<'_>, name: &str, options: &ReadOptions) -> Result<Entity
     if public_id.is_none() {
         public_id = entities::find_by_entity_set(store, &scope, name)?;
     }
-    if public_id.is_none() {
-        if let Some(public_name) = data.as_ref().and_then(|d| d.public_entity_name.as_deref()) {
-            public_id = entities::find(store, &scope, Kind::PublicEntity, public_name)?;
-        }
+    if public_id.is_none()
+        && let Some(public_name) = data.as_ref().and_then(|d| d.public_entity_name.as_deref())
+    {
+        public_id = entities::find(store, &scope, Kind::PublicEntity, public_name)?;
     }
     let public = match public_id {
         Some(id) => entities::public_entity(store, id)?,
         None => None,
     };
-    if data.is_none() {
-        if let Some(p) = &public {
-            data = match entities::data_entity_of_public(store, &scope, &p.name)? {
-                Some(id) => entities::data_entity(store, id)?,
-                None => None,
-            };
-        }
+    if data.is_none()
+        && let Some(p) = &public
+    {
+        data = match entities::data_entity_of_public(store, &scope, &p.name)? {
+            Some(id) => entities::data_entity(store, id)?,
+            None => None,
+        };
     }
     let suggestions = if data.is_none() && public.is_none() {
         suggest::closest(name, entities::names(store, &scope, &[Kind::DataEntity, Kind::PublicEntity])?.iter().map(String::as_str), 5)

@@ -3,10 +3,10 @@
 
 use crate::error::Result;
 use crate::modules::Module;
-use crate::params;
 use crate::ports::{Store, TxMode, Value};
 use crate::sql::{exec, in_transaction, query_map, query_opt};
 use crate::version::Detected;
+use crate::{params, row};
 
 /// What recording a detection changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,13 +87,13 @@ fn insert_version(store: &dyn Store, d: &Detected, now_ms: i64) -> Result<i64> {
         .modules
         .iter()
         .enumerate()
-        .map(|(i, m)| params![id, i, &m.module_id, &m.name, &m.version, &m.publisher, &m.display_name])
+        .map(|(i, m)| row![id, i, &m.module_id, &m.name, &m.version, &m.publisher, &m.display_name])
         .collect();
     store.execute_many(
         "INSERT INTO version_modules (version_id, position, module_id, name, version, publisher, display_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         &rows,
     )?;
-    let rows: Vec<Vec<Value>> = d.modules.unparsed.iter().map(|u| params![id, u.line, &u.text, &u.reason]).collect();
+    let rows: Vec<Vec<Value>> = d.modules.unparsed.iter().map(|u| row![id, u.line, &u.text, &u.reason]).collect();
     store.execute_many("INSERT INTO version_unparsed_lines (version_id, line, text, reason) VALUES (?1, ?2, ?3, ?4)", &rows)?;
     Ok(id)
 }

@@ -61,7 +61,7 @@ fn store_error(e: rusqlite::Error) -> StoreError {
 impl Store for SqliteStore {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(store_error)?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let n = columns.len();
         let values: Vec<rusqlite::types::Value> = params.iter().map(to_sql).collect();
         let mut out = Vec::new();

@@ -3,10 +3,15 @@
 use crate::error::{Error, Result};
 use crate::ports::{Rows, Store, TxMode, Value};
 
-/// Builds a parameter list from values of mixed types.
+/// The parameters of one statement, from values of mixed types: `&params![a, b]`.
 #[macro_export]
 macro_rules! params {
-    () => { ::std::vec::Vec::<$crate::ports::Value>::new() };
+    ($($v:expr),+ $(,)?) => { [$($crate::ports::Value::from($v)),+] };
+}
+
+/// One row of parameters to keep or hand on (to `execute_many`, a [`Batch`]).
+#[macro_export]
+macro_rules! row {
     ($($v:expr),+ $(,)?) => { vec![$($crate::ports::Value::from($v)),+] };
 }
 

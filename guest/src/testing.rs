@@ -6,10 +6,13 @@ use crate::ports::*;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
+/// A canned answer: a status and body, or a transport failure.
+type Answer = Result<(u16, String), HttpError>;
+
 /// Answers requests from a list of (URL suffix, status, body), first match wins; records every URL.
 #[derive(Default)]
 pub struct FakeHttp {
-    routes: RefCell<Vec<(String, Result<(u16, String), HttpError>)>>,
+    routes: RefCell<Vec<(String, Answer)>>,
     pub log: RefCell<Vec<String>>,
     pub queued: RefCell<VecDeque<String>>,
 }
@@ -80,6 +83,12 @@ pub struct World {
     pub http: FakeHttp,
     pub store: SqliteStore,
     pub host: FakeHost,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl World {

@@ -85,10 +85,10 @@ impl Authenticator {
         }
         let Some(credentials) = &self.credentials else { return Ok(None) };
         let mut tokens = self.tokens.lock().await;
-        if let Some((token, expires)) = tokens.get(origin) {
-            if Instant::now() + Duration::from_secs(60) < *expires {
-                return Ok(Some(token.clone()));
-            }
+        if let Some((token, expires)) = tokens.get(origin)
+            && Instant::now() + Duration::from_secs(60) < *expires
+        {
+            return Ok(Some(token.clone()));
         }
         let (token, lifetime) = fetch_token(client, credentials, &scope_for(origin)).await?;
         tokens.insert(origin.clone(), (token.clone(), Instant::now() + lifetime));

@@ -18,8 +18,10 @@ fn d365meta(db: &Path, args: &[&str]) -> Command {
     c
 }
 
-/// What readers of the environment see: (kind, position, object hash) and (label, language, text).
-fn visible(db: &Path, url: &str) -> (Vec<(String, i64, String)>, Vec<(String, String, String)>) {
+/// What readers of an environment see: (kind, position, object hash) and (label, language, text).
+type Visible = (Vec<(String, i64, String)>, Vec<(String, String, String)>);
+
+fn visible(db: &Path, url: &str) -> Visible {
     let conn = Connection::open(db).unwrap();
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(integrity, "ok");

@@ -17,7 +17,8 @@ pub fn runtime() -> &'static Runtime {
 
 /// Datasets are deterministic and immutable: generate each scale once per test binary.
 pub fn dataset(scale: Scale) -> Arc<Dataset> {
-    static SETS: OnceLock<std::sync::Mutex<Vec<(String, Arc<Dataset>)>>> = OnceLock::new();
+    type ByScale = std::sync::Mutex<Vec<(String, Arc<Dataset>)>>;
+    static SETS: OnceLock<ByScale> = OnceLock::new();
     let sets = SETS.get_or_init(Default::default);
     let mut sets = sets.lock().unwrap();
     let key = scale.to_string();

@@ -47,7 +47,7 @@ async fn a_second_environment_with_the_same_modules_is_linked_without_a_metadata
     let objects_before = rows(&scratch.db(), "objects");
     let report = cache.sync(&b, auto()).await.unwrap();
     assert_eq!(report.strategy, "link");
-    assert_eq!(report.shared_with, [a.clone()]);
+    assert_eq!(report.shared_with, std::slice::from_ref(&a));
     assert_eq!(report.requests, 1);
     assert_eq!(sim.env(1).requests().len(), 1, "only GetInstalledModules: {:?}", sim.env(1).requests());
     assert_eq!(metadata_requests(&sim.env(1)), 0);

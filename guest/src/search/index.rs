@@ -4,8 +4,8 @@
 use super::words::index_words;
 use crate::error::Result;
 use crate::metadata::{DataEntity, Enumeration, PublicEntity};
-use crate::params;
 use crate::ports::{Store, Value};
+use crate::row;
 
 /// What can be searched for.
 pub const KINDS: [&str; 5] = ["data-entity", "public-entity", "enumeration", "action", "property"];
@@ -26,7 +26,7 @@ fn item(
         words.push_str(&index_words(alias));
     }
     let literal = label_id.filter(|l| !crate::metadata::is_label_reference(l));
-    params![object_id, kind, position, name, alias, words, owner, label_id, literal]
+    row![object_id, kind, position, name, alias, words, owner, label_id, literal]
 }
 
 const INSERT: &str = "INSERT INTO search_items (object_id, kind, position, name, alias, words, owner, label_id, literal_label)

@@ -7,9 +7,9 @@
 
 use super::words;
 use crate::error::{Error, Result};
-use crate::params;
 use crate::ports::{Store, Value};
 use crate::read::environment::Scope;
+use crate::row;
 use crate::sql::query_map;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub fn run(store: &dyn Store, scope: &Scope, q: &Query) -> Result<Results> {
         }
     }
     let literal_match = format!("{{literal_label}} : ({labels_match})");
-    let mut params: Vec<Value> = params![scope.snapshot_id, names_match, compact, labels_match, q.language.as_str(), literal_match];
+    let mut params: Vec<Value> = row![scope.snapshot_id, names_match, compact, labels_match, q.language.as_str(), literal_match];
     let next = |v: Value, params: &mut Vec<Value>| {
         params.push(v);
         format!("?{}", params.len())

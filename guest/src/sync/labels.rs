@@ -5,9 +5,9 @@
 use super::fetch::{self, LabelAnswer, Meter};
 use super::snapshot::{REFERENCED_LABEL_IDS, mark_phase, phase_done};
 use crate::error::{Error, Result};
-use crate::params;
 use crate::ports::{Ctx, Progress, TxMode, Value};
 use crate::sql::{exec, in_transaction, query_map};
+use crate::{params, row};
 
 /// Labels asked for in one call to the host's batch import.
 pub const BATCH: usize = 256;
@@ -72,11 +72,11 @@ pub fn run(
             match answer {
                 LabelAnswer::Text(text) => {
                     counts.fetched += 1;
-                    rows.push(params![id, language, text, false]);
+                    rows.push(row![id, language, text, false]);
                 }
                 LabelAnswer::Missing => {
                     counts.missing += 1;
-                    rows.push(params![id, language, "", true]);
+                    rows.push(row![id, language, "", true]);
                 }
                 LabelAnswer::Failed(e) if e.kind == crate::ErrorKind::Cancelled => return Err(e),
                 LabelAnswer::Failed(e) => failures.push(e),

@@ -4,8 +4,8 @@
 use super::snapshot::mark_phase;
 use crate::error::Result;
 use crate::metadata::{DataEntity, Enumeration, Kind, PublicEntity, content_hash};
-use crate::params;
 use crate::ports::{Store, TxMode, Value};
+use crate::row;
 use crate::sql::{Batch, in_transaction, query_map};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -40,7 +40,7 @@ pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: 
                 fresh.push((i, object));
             }
         }
-        let rows: Vec<Vec<Value>> = fresh.iter().map(|(i, o)| params![kind, o.name(), &hashes[*i]]).collect();
+        let rows: Vec<Vec<Value>> = fresh.iter().map(|(i, o)| row![kind, o.name(), &hashes[*i]]).collect();
         store.execute_many("INSERT INTO objects (kind, name, hash) VALUES (?1, ?2, ?3)", &rows)?;
         let fresh_hashes: Vec<String> = fresh.iter().map(|(i, _)| hashes[*i].clone()).collect();
         ids.extend(existing_ids(store, kind, &fresh_hashes)?);
@@ -50,7 +50,7 @@ pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: 
             .iter()
             .zip(&hashes)
             .enumerate()
-            .map(|(position, (o, hash))| params![snapshot_id, kind, position, o.name(), ids[hash]])
+            .map(|(position, (o, hash))| row![snapshot_id, kind, position, o.name(), ids[hash]])
             .collect();
         store.execute_many(
             "INSERT INTO snapshot_objects (snapshot_id, kind, position, name, object_id) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -84,7 +84,7 @@ impl StoredObject for DataEntity {
         let rows: Vec<Vec<Value>> = objects
             .iter()
             .map(|(id, e)| {
-                params![
+                row![
                     *id,
                     &e.name,
                     e.public_entity_name.as_deref(),
@@ -148,7 +148,7 @@ impl StoredObject for PublicEntity {
         );
         for (id, e) in objects {
             let id = *id;
-            entities.push(params![
+            entities.push(row![
                 id,
                 &e.name,
                 e.entity_set_name.as_deref(),
@@ -157,7 +157,7 @@ impl StoredObject for PublicEntity {
                 e.configuration_enabled
             ])?;
             for (i, p) in e.properties.iter().enumerate() {
-                properties.push(params![
+                properties.push(row![
                     id,
                     i,
                     &p.name,
@@ -177,7 +177,7 @@ impl StoredObject for PublicEntity {
                 ])?;
             }
             for (i, n) in e.navigation_properties.iter().enumerate() {
-                navigations.push(params![
+                navigations.push(row![
                     id,
                     i,
                     &n.name,
@@ -186,7 +186,7 @@ impl StoredObject for PublicEntity {
                     n.cardinality.as_deref()
                 ])?;
                 for (j, c) in n.constraints.iter().enumerate() {
-                    constraints.push(params![
+                    constraints.push(row![
                         id,
                         i,
                         j,
@@ -200,9 +200,9 @@ impl StoredObject for PublicEntity {
                 }
             }
             for (i, g) in e.property_groups.iter().enumerate() {
-                groups.push(params![id, i, &g.name])?;
+                groups.push(row![id, i, &g.name])?;
                 for (j, m) in g.properties.iter().enumerate() {
-                    members.push(params![id, i, j, m])?;
+                    members.push(row![id, i, j, m])?;
                 }
             }
             for (i, a) in e.actions.iter().enumerate() {
@@ -210,7 +210,7 @@ impl StoredObject for PublicEntity {
                     Some(t) => (true, t.type_name.as_deref(), t.is_collection),
                     None => (false, None, false),
                 };
-                actions.push(params![
+                actions.push(row![
                     id,
                     i,
                     &a.name,
@@ -221,7 +221,7 @@ impl StoredObject for PublicEntity {
                     return_collection
                 ])?;
                 for (j, p) in a.parameters.iter().enumerate() {
-                    parameters.push(params![id, i, j, &p.name, p.type_name.as_deref(), p.is_collection])?;
+                    parameters.push(row![id, i, j, &p.name, p.type_name.as_deref(), p.is_collection])?;
                 }
             }
         }
@@ -241,9 +241,9 @@ impl StoredObject for Enumeration {
         let mut enums = Vec::new();
         let mut members = Vec::new();
         for (id, e) in objects {
-            enums.push(params![*id, &e.name, e.label_id.as_deref()]);
+            enums.push(row![*id, &e.name, e.label_id.as_deref()]);
             for (i, m) in e.members.iter().enumerate() {
-                members.push(params![*id, i, &m.name, m.value, m.label_id.as_deref(), m.configuration_enabled]);
+                members.push(row![*id, i, &m.name, m.value, m.label_id.as_deref(), m.configuration_enabled]);
             }
         }
         store.execute_many("INSERT INTO enumerations (object_id, name, label_id) VALUES (?1, ?2, ?3)", &enums)?;

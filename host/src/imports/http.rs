@@ -214,10 +214,10 @@ impl HttpState {
             .iter()
             .filter_map(|(name, value)| Some(api::Header { name: name.as_str().to_owned(), value: value.to_str().ok()?.to_owned() }))
             .collect();
-        if let Some(length) = response.content_length() {
-            if length > self.options.max_body_bytes {
-                return Err(Failure::TooLarge(length));
-            }
+        if let Some(length) = response.content_length()
+            && length > self.options.max_body_bytes
+        {
+            return Err(Failure::TooLarge(length));
         }
         let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(64 << 20) as usize);
         while let Some(chunk) = response.chunk().await.map_err(classify)? {

@@ -126,7 +126,7 @@ impl Database {
         if expected != params.len() {
             return Err(misuse(format!("the statement takes {expected} parameter(s), {} given", params.len())));
         }
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let width = columns.len();
         let writes = !stmt.readonly();
         let mut rows = stmt.query(rusqlite::params_from_iter(params.into_iter().map(to_sql))).map_err(to_api_error)?;
