@@ -11,8 +11,7 @@ use crate::ports::{self, Ctx};
 use crate::{api, catalog, modules};
 use d365meta::cache::{host, http, store};
 use exports::d365meta::cache::cache as wit;
-use std::sync::Once;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Once, OnceLock};
 
 struct Component;
 
@@ -31,19 +30,20 @@ fn enter() -> Result<&'static Ctx<'static>, wit::Error> {
     HOOK.call_once(|| {
         std::panic::set_hook(Box::new(|info| host::log(host::Level::Error, &format!("d365meta core panicked: {info}"))));
     });
-    static OPENED: AtomicBool = AtomicBool::new(false);
-    if !OPENED.load(Ordering::Relaxed) {
-        api::open(&CTX).map_err(to_wit_error)?;
-        OPENED.store(true, Ordering::Relaxed);
+    if SCHEMA.get().is_none() {
+        let status = api::open(&CTX).map_err(to_wit_error)?;
+        let _ = SCHEMA.set(status);
     }
     Ok(&CTX)
 }
 
+/// The schema as the instance's first call found and left it.
+static SCHEMA: OnceLock<crate::schema::SchemaStatus> = OnceLock::new();
+
 impl wit::Guest for Component {
     fn open() -> Result<wit::SchemaStatus, wit::Error> {
-        let ctx = enter()?;
-        // `enter` applied the migrations; report where the schema stands now.
-        let status = api::open(ctx).map_err(to_wit_error)?;
+        enter()?;
+        let status = SCHEMA.get().cloned().ok_or_else(|| to_wit_error(crate::Error::internal("the schema was not opened")))?;
         Ok(wit::SchemaStatus { version: status.version, latest: status.latest, applied: status.applied })
     }
 

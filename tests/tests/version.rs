@@ -224,3 +224,15 @@ async fn a_database_from_a_newer_d365meta_is_refused() {
     assert_eq!(core.kind, ErrorKind::Schema);
     assert!(core.message.contains("schema version 99") && core.message.contains("upgrade d365meta"), "{}", core.message);
 }
+
+#[tokio::test]
+async fn opening_reports_the_migrations_it_applied() {
+    let scratch = Scratch::new("migrations");
+    let fresh = open(&scratch.db()).await;
+    assert_eq!(fresh.schema().applied, (1..=fresh.schema().latest).collect::<Vec<_>>());
+    assert_eq!(fresh.schema().version, fresh.schema().latest);
+    drop(fresh);
+    let again = open(&scratch.db()).await;
+    assert!(again.schema().applied.is_empty());
+    assert_eq!(again.schema().version, again.schema().latest);
+}
