@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use crate::modules::{self, ModuleList};
 use crate::odata::{self, Failure};
-use crate::ports::{Ctx, HttpError, HttpResponse, Method};
+use crate::ports::{Ctx, HttpError, HttpRequest, HttpResponse, Method};
 use serde_json::Value as Json;
 
 pub fn installed_modules_url(base_url: &str) -> String {
@@ -22,15 +22,30 @@ pub fn platform_version_url(base_url: &str) -> String {
     format!("{base_url}/data/DataManagementEntities/Microsoft.Dynamics.DataEntities.GetPlatformBuildVersion")
 }
 
+/// The `GetApplicationVersion` and `GetPlatformBuildVersion` requests, in that order.
+fn build_version_requests(base_url: &str) -> [HttpRequest; 2] {
+    [odata::request(Method::Post, application_version_url(base_url)), odata::request(Method::Post, platform_version_url(base_url))]
+}
+
+/// One build version from its answer, or an error naming the request and why.
+fn read_build_version(request: &HttpRequest, answer: Result<HttpResponse, HttpError>) -> Result<String> {
+    answer
+        .map_err(Failure::Transport)
+        .and_then(|r| {
+            odata::check_status(&r)?;
+            odata::action_string(&r.body)
+        })
+        .map_err(|f| f.into_error(&odata::describe(request)))
+}
+
 /// The application and platform versions, each `None` when the environment would not say; and the
 /// requests made.
 pub fn build_versions(ctx: &Ctx<'_>, base_url: &str) -> (Option<String>, Option<String>, u32) {
-    let requests =
-        [odata::request(Method::Post, application_version_url(base_url)), odata::request(Method::Post, platform_version_url(base_url))];
+    let requests = build_version_requests(base_url);
     let mut sent = 0;
-    let mut answers = ctx.http.send_batch(&requests).into_iter().map(|answer| {
+    let mut answers = ctx.http.send_batch(&requests).into_iter().zip(&requests).map(|(answer, request)| {
         sent += answer.as_ref().map_or(1, |r| r.attempts);
-        answer.ok().filter(HttpResponse::is_success).and_then(|r| odata::action_string(&r.body).ok())
+        read_build_version(request, answer).ok()
     });
     let application = answers.next().flatten();
     let platform = answers.next().flatten();
@@ -57,10 +72,10 @@ pub struct Detected {
 /// `with_build_versions`, the application and platform versions are asked for too (concurrently);
 /// without, they are asked for only if the fallback needs them.
 pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Result<Detected> {
+    let build_requests = build_version_requests(base_url);
     let mut requests = vec![odata::request(Method::Post, installed_modules_url(base_url))];
     if with_build_versions {
-        requests.push(odata::request(Method::Post, application_version_url(base_url)));
-        requests.push(odata::request(Method::Post, platform_version_url(base_url)));
+        requests.extend(build_requests.iter().cloned());
     }
     let mut answers = ctx.http.send_batch(&requests).into_iter();
     let mut sent = 0u32;
@@ -82,22 +97,10 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
     };
 
     if lines.is_err() && !with_build_versions {
-        let more =
-            [odata::request(Method::Post, application_version_url(base_url)), odata::request(Method::Post, platform_version_url(base_url))];
-        build_answers = ctx.http.send_batch(&more);
+        build_answers = ctx.http.send_batch(&build_requests);
         build_answers.iter().for_each(&mut count);
     }
-    let mut build_versions =
-        build_answers.into_iter().zip([application_version_url(base_url), platform_version_url(base_url)]).map(|(answer, url)| {
-            let what = format!("POST {url}");
-            answer
-                .map_err(Failure::Transport)
-                .and_then(|r| {
-                    odata::check_status(&r)?;
-                    odata::action_string(&r.body)
-                })
-                .map_err(|f| f.into_error(&what))
-        });
+    let mut build_versions = build_answers.into_iter().zip(&build_requests).map(|(answer, request)| read_build_version(request, answer));
     let application = build_versions.next();
     let platform = build_versions.next();
 
