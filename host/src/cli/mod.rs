@@ -184,7 +184,11 @@ impl Context {
         options
     }
 
-    async fn open_cache(&self, runtime: &Runtime) -> anyhow::Result<Cache> {
-        Cache::open(runtime, self.options(self.database())).await
+    /// The cache at `--cache`, and the runtime it runs in, which must outlive it (its epoch thread
+    /// enforces the component's CPU limit).
+    async fn open(&self) -> anyhow::Result<(Runtime, Cache)> {
+        let runtime = self.runtime()?;
+        let cache = Cache::open(&runtime, self.options(self.database())).await?;
+        Ok((runtime, cache))
     }
 }

@@ -6,7 +6,7 @@ use super::output::{print_fields, print_json, rfc3339, short_hash};
 use super::progress::human_bytes;
 use super::sync::{counts_json, describe_counts, run_json};
 use crate::cache::{
-    Action, Cache, CoreError, DataEntity, EntityLookup, ErrorKind, LabelLanguages, PublicEntity, ReadOptions, SearchFilters, SearchQuery,
+    Action, CoreError, DataEntity, EntityLookup, ErrorKind, LabelLanguages, PublicEntity, ReadOptions, SearchFilters, SearchQuery,
 };
 use serde_json::{Value as Json, json};
 
@@ -32,12 +32,6 @@ impl Scope {
             labels: (resolve || self.labels).then(|| LabelLanguages { language: self.lang.clone(), fallback: vec!["en-US".to_owned()] }),
         }
     }
-}
-
-async fn open(ctx: &Context) -> anyhow::Result<(crate::runtime::Runtime, Cache)> {
-    let runtime = ctx.runtime()?;
-    let cache = ctx.open_cache(&runtime).await?;
-    Ok((runtime, cache))
 }
 
 fn not_found(what: &str, name: &str, env: &str, suggestions: &[String]) -> anyhow::Error {
@@ -141,7 +135,7 @@ fn signature(a: &Action) -> String {
 }
 
 pub async fn entity(ctx: &Context, args: EntityArgs) -> anyhow::Result<()> {
-    let (_rt, mut cache) = open(ctx).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     let r = cache.get_entity(&args.name, args.scope.options(false)).await?;
     let found = r.data_entity.is_some() || r.public_entity.is_some();
     if ctx.json {
@@ -262,7 +256,7 @@ pub struct EnumArgs {
 }
 
 pub async fn enumeration(ctx: &Context, args: EnumArgs) -> anyhow::Result<()> {
-    let (_rt, mut cache) = open(ctx).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     let r = cache.get_enumeration(&args.name, args.scope.options(false)).await?;
     if ctx.json {
         print_json(&json!({
@@ -302,7 +296,7 @@ pub struct ActionArgs {
 }
 
 pub async fn action(ctx: &Context, args: ActionArgs) -> anyhow::Result<()> {
-    let (_rt, mut cache) = open(ctx).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     let r = cache.get_action(&args.name, args.entity.as_deref(), args.scope.options(false)).await?;
     if ctx.json {
         print_json(&json!({"env": r.env, "actions": r.actions.iter().map(action_json).collect::<Vec<_>>(), "suggestions": r.suggestions}));
@@ -334,7 +328,7 @@ pub struct LabelArgs {
 }
 
 pub async fn label(ctx: &Context, args: LabelArgs) -> anyhow::Result<()> {
-    let (_rt, mut cache) = open(ctx).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     let r = cache.get_label(&args.id, &args.lang, vec!["en-US".to_owned()], args.env.as_deref()).await?;
     if ctx.json {
         print_json(&json!({
@@ -425,7 +419,7 @@ fn parse_filters(raw: &[String]) -> anyhow::Result<SearchFilters> {
 
 pub async fn search(ctx: &Context, args: SearchArgs) -> anyhow::Result<()> {
     let filters = parse_filters(&args.filters)?;
-    let (_rt, mut cache) = open(ctx).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     let query = SearchQuery {
         text: args.text.clone(),
         kinds: args.kinds.clone(),
@@ -478,7 +472,7 @@ pub struct StatsArgs {
 }
 
 pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {
-    let (_rt, mut cache) = open(ctx).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     let s = cache.stats(args.env.as_deref()).await?;
     if ctx.json {
         print_json(&json!({
@@ -554,7 +548,7 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {
 }
 
 pub async fn envs(ctx: &Context) -> anyhow::Result<()> {
-    let (_rt, mut cache) = open(ctx).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     let s = cache.stats(None).await?;
     if ctx.json {
         print_json(&Json::Array(

@@ -183,8 +183,7 @@ pub fn run_json(r: &SyncRun) -> Json {
 }
 
 pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
-    let runtime = ctx.runtime()?;
-    let mut cache = ctx.open_cache(&runtime).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     let runs = cache.history(args.env.as_deref(), args.limit).await?;
     if ctx.json {
         print_json(&Json::Array(runs.iter().map(run_json).collect()));
@@ -230,8 +229,7 @@ pub fn gc_json(r: &GcReport) -> Json {
 }
 
 pub async fn gc(ctx: &Context, args: GcArgs) -> anyhow::Result<()> {
-    let runtime = ctx.runtime()?;
-    let mut cache = ctx.open_cache(&runtime).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     let report = cache.gc(args.keep_days).await?;
     if ctx.json {
         print_json(&gc_json(&report));

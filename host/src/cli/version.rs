@@ -17,8 +17,7 @@ pub struct Args {
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
-    let runtime = ctx.runtime()?;
-    let mut cache = ctx.open_cache(&runtime).await?;
+    let (_runtime, mut cache) = ctx.open().await?;
     if let Some(urls) = args.compare {
         let a = cache.detect_version(&urls[0]).await?;
         let b = cache.detect_version(&urls[1]).await?;
