@@ -3,7 +3,7 @@
 use super::body::Chunks;
 use super::faults::{FaultKind, FaultQueue};
 use super::odata::{parse_query, percent_decode};
-use super::{Dropped, RecordedRequest, activity_id};
+use super::{Conn, Dropped, RecordedRequest, activity_id, fault_response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
@@ -84,17 +84,17 @@ impl TokenService {
         lock(&self.log).clone()
     }
 
-    pub(crate) async fn handle(&self, req: Request<Incoming>) -> Result<Response<Chunks>, Dropped> {
+    pub(crate) async fn handle(&self, req: Request<Incoming>, conn: Conn) -> Result<Response<Chunks>, Dropped> {
         let method = req.method().clone();
         let path_and_query = req.uri().path_and_query().map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
         let trace_id = activity_id("token", self.counter.fetch_add(1, Ordering::Relaxed));
         let body = Limited::new(req.into_body(), 64 * 1024).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         let fault = lock(&self.faults).take(&path_and_query, &percent_decode(&path_and_query, false));
+        if let Some(answer) = fault.as_ref().and_then(|kind| fault_response(kind, conn)) {
+            self.record(&method, &path_and_query, answer.as_ref().map_or(0, |r| r.status().as_u16()));
+            return answer;
+        }
         let mut response = match fault {
-            Some(FaultKind::Close) => {
-                self.record(&method, &path_and_query, 0);
-                return Err(Dropped);
-            }
             Some(FaultKind::Status { status, retry_after, body }) => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let mut r = match body {
@@ -111,7 +111,14 @@ impl TokenService {
                 tokio::time::sleep(delay).await;
                 self.answer(&method, &path_and_query, &body, &trace_id)
             }
-            None => self.answer(&method, &path_and_query, &body, &trace_id),
+            Some(FaultKind::Truncate(keep)) => {
+                let mut r = self.answer(&method, &path_and_query, &body, &trace_id);
+                r.body_mut().cut_after(keep);
+                r
+            }
+            Some(FaultKind::Close | FaultKind::Reset | FaultKind::Redirect { .. }) | None => {
+                self.answer(&method, &path_and_query, &body, &trace_id)
+            }
         };
         if let Ok(value) = header::HeaderValue::from_str(&trace_id) {
             response.headers_mut().insert("x-ms-request-id", value);

@@ -5,7 +5,7 @@ use super::cache::{CacheRegistry, DatasetCache};
 use super::faults::{Fault, FaultKind, FaultQueue};
 use super::odata::{error_body, percent_decode};
 use super::routes::{self, Env, ODATA_JSON};
-use super::{Dropped, RecordedRequest, activity_id};
+use super::{Conn, Dropped, RecordedRequest, activity_id, fault_response};
 use crate::dataset::Dataset;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -158,7 +158,7 @@ impl SimEnv {
         self.update(|s| s.require_bearer = token);
     }
 
-    pub(crate) async fn handle(&self, req: Request<Incoming>) -> Result<Response<Chunks>, Dropped> {
+    pub(crate) async fn handle(&self, req: Request<Incoming>, conn: Conn) -> Result<Response<Chunks>, Dropped> {
         let method = req.method().clone();
         let path_and_query = req.uri().path_and_query().map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
         let header_text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -168,11 +168,12 @@ impl SimEnv {
         let _ = Limited::new(req.into_body(), 1 << 20).collect().await;
         let aid = activity_id(&self.name, self.counter.fetch_add(1, Ordering::Relaxed));
         let fault = lock(&self.faults).take(&path_and_query, &percent_decode(&path_and_query, false));
+        if let Some(answer) = fault.as_ref().and_then(|kind| fault_response(kind, conn)) {
+            let status = answer.as_ref().map_or(0, |r| r.status().as_u16());
+            self.record(&method, &path_and_query, status, authorization, client_request_id);
+            return answer;
+        }
         let mut response = match fault {
-            Some(FaultKind::Close) => {
-                self.record(&method, &path_and_query, 0, authorization, client_request_id);
-                return Err(Dropped);
-            }
             Some(FaultKind::Status { status, retry_after, body }) => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let body =
@@ -188,7 +189,14 @@ impl SimEnv {
                 tokio::time::sleep(delay).await;
                 self.answer(&method, &path_and_query, authorization.as_deref()).await
             }
-            None => self.answer(&method, &path_and_query, authorization.as_deref()).await,
+            Some(FaultKind::Truncate(keep)) => {
+                let mut r = self.answer(&method, &path_and_query, authorization.as_deref()).await;
+                r.body_mut().cut_after(keep);
+                r
+            }
+            Some(FaultKind::Close | FaultKind::Reset | FaultKind::Redirect { .. }) | None => {
+                self.answer(&method, &path_and_query, authorization.as_deref()).await
+            }
         };
         let headers = response.headers_mut();
         if let Ok(value) = header::HeaderValue::from_str(&aid) {

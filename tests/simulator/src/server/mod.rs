@@ -75,11 +75,74 @@ enum Target {
 }
 
 impl Target {
-    async fn handle(&self, req: Request<Incoming>) -> Result<Response<Chunks>, Dropped> {
+    async fn handle(&self, req: Request<Incoming>, conn: Conn) -> Result<Response<Chunks>, Dropped> {
         match self {
-            Target::Env(env) => env.handle(req).await,
-            Target::Token(tokens) => tokens.handle(req).await,
+            Target::Env(env) => env.handle(req, conn).await,
+            Target::Token(tokens) => tokens.handle(req, conn).await,
         }
+    }
+}
+
+/// The connection a request came on, so that a fault can reset it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Conn {
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
+}
+
+impl Conn {
+    fn of(stream: &tokio::net::TcpStream) -> Conn {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            Conn { fd: stream.as_raw_fd() }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = stream;
+            Conn {}
+        }
+    }
+
+    /// Makes the connection end with a TCP reset instead of an orderly close when it is dropped
+    /// (`SO_LINGER` with a zero timeout), as a peer that crashes or a middlebox that gives up does.
+    pub(crate) fn reset_on_close(self) {
+        #[cfg(unix)]
+        {
+            // SAFETY: the descriptor belongs to the connection whose request is being handled, so it
+            // is open for the duration of this call; setsockopt only reads the `linger` value.
+            unsafe {
+                let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+                libc::setsockopt(
+                    self.fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+        }
+    }
+}
+
+/// Builds the response to a fault that answers without the real answer, or `None` for faults
+/// that change how the real answer is sent.
+pub(crate) fn fault_response(kind: &FaultKind, conn: Conn) -> Option<Result<Response<Chunks>, Dropped>> {
+    match kind {
+        FaultKind::Close => Some(Err(Dropped)),
+        FaultKind::Reset => {
+            conn.reset_on_close();
+            Some(Err(Dropped))
+        }
+        FaultKind::Redirect { status, location } => {
+            let mut r = Response::new(Chunks::default());
+            *r.status_mut() = hyper::StatusCode::from_u16(*status).unwrap_or(hyper::StatusCode::FOUND);
+            if let Ok(value) = hyper::header::HeaderValue::from_str(location) {
+                r.headers_mut().insert(hyper::header::LOCATION, value);
+            }
+            Some(Ok(r))
+        }
+        _ => None,
     }
 }
 
@@ -92,10 +155,11 @@ async fn serve(listener: TcpListener, target: Target) {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let target = target.clone();
+                    let conn = Conn::of(&stream);
                     connections.spawn(async move {
                         let service = service_fn(move |req| {
                             let target = target.clone();
-                            async move { target.handle(req).await }
+                            async move { target.handle(req, conn).await }
                         });
                         let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
                     });
