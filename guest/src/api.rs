@@ -25,15 +25,35 @@ pub fn sync(ctx: &Ctx<'_>, base_url: &str, options: &crate::sync::SyncOptions) -
     crate::sync::sync(ctx, base_url, options)
 }
 
-/// Recorded syncs, newest first.
+/// Recorded syncs, newest first; for an environment the cache does not know, an error.
 pub fn history(ctx: &Ctx<'_>, base_url: Option<&str>, limit: u32) -> Result<Vec<crate::sync::history::SyncRun>> {
     let url = base_url.map(normalize_base_url).transpose()?;
+    if let Some(url) = &url {
+        let known = crate::sql::query_opt(
+            ctx.store,
+            "SELECT 1 FROM environments WHERE base_url = ?1 UNION ALL SELECT 1 FROM sync_runs WHERE base_url = ?1 LIMIT 1",
+            &crate::params![url.as_str()],
+            |r| r.int(0),
+        )?;
+        if known.is_none() {
+            return Err(crate::Error::not_found(format!("{url} is not in the cache: it was never detected or synced")));
+        }
+    }
     crate::sync::history::list(ctx.store, url.as_deref(), limit)
 }
 
-/// Removes what nothing references.
-pub fn gc(ctx: &Ctx<'_>, keep_days: u32) -> Result<crate::gc::GcReport> {
-    crate::gc::collect(ctx.store, keep_days, ctx.host.now_ms())
+/// Removes what nothing references, then, if asked, gives the space back.
+pub fn gc(ctx: &Ctx<'_>, keep_days: u32, vacuum: bool) -> Result<crate::gc::GcReport> {
+    let mut report = crate::gc::collect(ctx.store, keep_days, ctx.host.now_ms())?;
+    if vacuum {
+        report.bytes_freed = crate::gc::vacuum(ctx.store)?;
+    }
+    Ok(report)
+}
+
+/// Removes an environment and its recorded syncs.
+pub fn forget(ctx: &Ctx<'_>, base_url: &str) -> Result<crate::gc::Forgotten> {
+    crate::gc::forget(ctx.store, &normalize_base_url(base_url)?)
 }
 
 // ---- reads ----

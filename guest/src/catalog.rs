@@ -89,12 +89,13 @@ fn insert_version(store: &dyn Store, d: &Detected, now_ms: i64) -> Result<i64> {
         .enumerate()
         .map(|(i, m)| row![id, i, &m.module_id, &m.name, &m.version, &m.publisher, &m.display_name])
         .collect();
-    store.execute_many(
+    crate::sql::execute_all(
+        store,
         "INSERT INTO version_modules (version_id, position, module_id, name, version, publisher, display_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        &rows,
+        rows,
     )?;
     let rows: Vec<Vec<Value>> = d.modules.unparsed.iter().map(|u| row![id, u.line, &u.text, &u.reason]).collect();
-    store.execute_many("INSERT INTO version_unparsed_lines (version_id, line, text, reason) VALUES (?1, ?2, ?3, ?4)", &rows)?;
+    crate::sql::execute_all(store, "INSERT INTO version_unparsed_lines (version_id, line, text, reason) VALUES (?1, ?2, ?3, ?4)", rows)?;
     Ok(id)
 }
 

@@ -113,7 +113,12 @@ impl wit::Guest for Component {
             wit::Strategy::EntitiesOnly => Strategy::EntitiesOnly,
             wit::Strategy::LabelsOnly => Strategy::LabelsOnly,
         };
-        let options = crate::sync::SyncOptions { strategy, languages: options.languages, dry_run: options.dry_run };
+        let options = crate::sync::SyncOptions {
+            strategy,
+            languages: options.languages,
+            drop_languages: options.drop_languages,
+            dry_run: options.dry_run,
+        };
         let r = api::sync(ctx, &base_url, &options).map_err(to_wit_error)?;
         Ok(wit::SyncReport {
             run_id: r.run_id,
@@ -314,10 +319,16 @@ impl wit::Guest for Component {
         })
     }
 
-    fn gc(keep_days: u32) -> Result<wit::GcReport, wit::Error> {
+    fn gc(options: wit::GcOptions) -> Result<wit::GcReport, wit::Error> {
         let ctx = enter()?;
-        let r = api::gc(ctx, keep_days).map_err(to_wit_error)?;
-        Ok(wit::GcReport { versions: r.versions, snapshots: r.snapshots, objects: r.objects, labels: r.labels })
+        let r = api::gc(ctx, options.keep_days, options.vacuum).map_err(to_wit_error)?;
+        Ok(wit::GcReport { versions: r.versions, snapshots: r.snapshots, objects: r.objects, labels: r.labels, bytes_freed: r.bytes_freed })
+    }
+
+    fn forget(base_url: String) -> Result<wit::ForgetReport, wit::Error> {
+        let ctx = enter()?;
+        let r = api::forget(ctx, &base_url).map_err(to_wit_error)?;
+        Ok(wit::ForgetReport { base_url: r.base_url, runs: r.runs, snapshot_unreferenced: r.snapshot_unreferenced })
     }
 
     fn list_versions() -> Result<Vec<wit::VersionInfo>, wit::Error> {
@@ -512,6 +523,7 @@ fn to_wit_request(r: &ports::HttpRequest) -> http::Request {
         url: r.url.clone(),
         headers: r.headers.iter().map(|(name, value)| http::Header { name: name.clone(), value: value.clone() }).collect(),
         body: r.body.clone(),
+        idempotent: r.idempotent,
     }
 }
 
@@ -528,6 +540,7 @@ fn from_wit_response(r: Result<http::Response, http::Error>) -> Result<ports::Ht
             http::Error::InvalidUrl(m) => ports::HttpError::InvalidUrl(m),
             http::Error::Timeout(m) => ports::HttpError::Timeout(m),
             http::Error::Connect(m) => ports::HttpError::Connect(m),
+            http::Error::Interrupted(m) => ports::HttpError::Interrupted(m),
             http::Error::TooLarge(m) => ports::HttpError::TooLarge(m),
             http::Error::Cancelled => ports::HttpError::Cancelled,
             http::Error::Other(m) => ports::HttpError::Other(m),
@@ -539,9 +552,19 @@ impl ports::Http for WitHttp {
     fn send(&self, request: &ports::HttpRequest) -> Result<ports::HttpResponse, ports::HttpError> {
         from_wit_response(http::send(&to_wit_request(request)))
     }
-    fn send_batch(&self, requests: &[ports::HttpRequest]) -> Vec<Result<ports::HttpResponse, ports::HttpError>> {
+    fn start(&self, requests: &[ports::HttpRequest]) -> Box<dyn ports::PendingBatch + '_> {
         let wit_requests: Vec<http::Request> = requests.iter().map(to_wit_request).collect();
-        http::send_batch(&wit_requests).into_iter().map(from_wit_response).collect()
+        Box::new(WitBatch(http::start(&wit_requests)))
+    }
+}
+
+/// Dropping the resource handle stops the batch's unanswered requests in the host.
+struct WitBatch(http::PendingBatch);
+
+impl ports::PendingBatch for WitBatch {
+    fn next(&mut self, max: usize, linger_ms: u32) -> Vec<ports::Completion> {
+        let max = u32::try_from(max).unwrap_or(u32::MAX);
+        self.0.next(max, linger_ms).into_iter().map(|c| (c.index as usize, from_wit_response(c.outcome))).collect()
     }
 }
 
@@ -572,6 +595,7 @@ fn from_wit_store_error(e: store::Error) -> ports::StoreError {
         store::ErrorCode::Busy => C::Busy,
         store::ErrorCode::Denied => C::Denied,
         store::ErrorCode::Corrupt => C::Corrupt,
+        store::ErrorCode::ReadOnly => C::ReadOnly,
         store::ErrorCode::Invalid => C::Invalid,
         store::ErrorCode::Misuse => C::Misuse,
         store::ErrorCode::Other => C::Other,

@@ -17,6 +17,8 @@ pub struct GcReport {
     pub snapshots: u64,
     pub objects: u64,
     pub labels: u64,
+    /// Bytes the file shrank by when vacuumed.
+    pub bytes_freed: u64,
 }
 
 const DOOMED_VERSIONS: &str = "SELECT id FROM versions
@@ -42,6 +44,45 @@ pub fn collect(store: &dyn Store, keep_days: u32, now_ms: i64) -> Result<GcRepor
         )?;
         let objects = exec(store, "DELETE FROM objects WHERE id NOT IN (SELECT object_id FROM snapshot_objects)", &[])?;
         let labels = exec(store, "DELETE FROM labels WHERE id NOT IN (SELECT label_row FROM snapshot_labels)", &[])?;
-        Ok(GcReport { versions, snapshots: cascaded + superseded, objects, labels })
+        Ok(GcReport { versions, snapshots: cascaded + superseded, objects, labels, bytes_freed: 0 })
+    })
+}
+
+/// Rewrites the database so that free pages go back to the file system; returns the bytes freed.
+/// It needs no transaction of its own (SQLite runs VACUUM as one) and waits for readers to finish.
+pub fn vacuum(store: &dyn Store) -> Result<u64> {
+    let before = file_bytes(store)?;
+    exec(store, "VACUUM", &[])?;
+    Ok(before.saturating_sub(file_bytes(store)?))
+}
+
+fn file_bytes(store: &dyn Store) -> Result<u64> {
+    let pragma = |name: &str| -> Result<u64> { Ok(query_opt(store, &format!("PRAGMA {name}"), &[], |r| r.int(0))?.unwrap_or(0) as u64) };
+    Ok(pragma("page_count")? * pragma("page_size")?)
+}
+
+/// What forgetting an environment removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    pub base_url: String,
+    pub runs: u64,
+    pub snapshot_unreferenced: bool,
+}
+
+/// Removes the environment at `base_url` (normalised) and its recorded syncs.
+pub fn forget(store: &dyn Store, base_url: &str) -> Result<Forgotten> {
+    in_transaction(store, TxMode::Immediate, || {
+        let snapshot = query_opt(store, "SELECT snapshot_id FROM environments WHERE base_url = ?1", &params![base_url], |r| r.opt_int(0))?;
+        let runs = exec(store, "DELETE FROM sync_runs WHERE base_url = ?1", &params![base_url])?;
+        let environments = exec(store, "DELETE FROM environments WHERE base_url = ?1", &params![base_url])?;
+        if environments == 0 && runs == 0 {
+            return Err(crate::Error::not_found(format!("{base_url} is not in the cache")));
+        }
+        let snapshot_unreferenced = match snapshot.flatten() {
+            Some(id) => query_opt(store, "SELECT COUNT(*) FROM environments WHERE snapshot_id = ?1", &params![id], |r| r.int(0))?
+                .is_some_and(|n| n == 0),
+            None => false,
+        };
+        Ok(Forgotten { base_url: base_url.to_owned(), runs, snapshot_unreferenced })
     })
 }

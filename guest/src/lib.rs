@@ -18,6 +18,7 @@ pub mod schema;
 pub mod search;
 pub mod sql;
 pub mod sync;
+pub mod time;
 pub mod url;
 pub mod version;
 

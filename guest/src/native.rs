@@ -53,6 +53,7 @@ fn store_error(e: rusqlite::Error) -> StoreError {
     let code = match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::ConstraintViolation) => StoreErrorCode::Constraint,
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreErrorCode::Busy,
+        Some(rusqlite::ErrorCode::ReadOnly) => StoreErrorCode::ReadOnly,
         _ => StoreErrorCode::Other,
     };
     StoreError { code, message: e.to_string() }
@@ -147,8 +148,8 @@ impl Http for Offline {
     fn send(&self, _: &HttpRequest) -> Result<HttpResponse, HttpError> {
         Err(HttpError::Denied("offline".to_owned()))
     }
-    fn send_batch(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, HttpError>> {
-        requests.iter().map(|r| self.send(r)).collect()
+    fn start(&self, requests: &[HttpRequest]) -> Box<dyn PendingBatch + '_> {
+        Box::new(Answered(requests.iter().enumerate().map(|(i, r)| (i, self.send(r))).collect()))
     }
 }
 

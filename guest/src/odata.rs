@@ -14,7 +14,8 @@ pub fn request(method: Method, url: String) -> HttpRequest {
         }
         Method::Get => None,
     };
-    HttpRequest { method, url, headers, body }
+    // Every request the core sends only reads: the version actions are POSTs without effects.
+    HttpRequest { method, url, headers, body, idempotent: true }
 }
 
 pub fn describe(request: &HttpRequest) -> String {
@@ -22,7 +23,18 @@ pub fn describe(request: &HttpRequest) -> String {
         Method::Get => "GET",
         Method::Post => "POST",
     };
-    format!("{method} {}", request.url)
+    format!("{method} {}", shorten(&request.url))
+}
+
+/// A URL for a message: long ones are cut, so that a service's megabyte of nextLink (or a user's
+/// pasted garbage) is not echoed whole.
+pub fn shorten(url: &str) -> String {
+    const KEEP: usize = 200;
+    if url.len() <= KEEP {
+        return url.to_owned();
+    }
+    let cut = (0..=KEEP).rev().find(|i| url.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}… ({} bytes)", &url[..cut], url.len())
 }
 
 /// A failed exchange, before it becomes an [`Error`]: kept apart so callers can decide which
@@ -30,24 +42,51 @@ pub fn describe(request: &HttpRequest) -> String {
 #[derive(Debug)]
 pub enum Failure {
     Transport(HttpError),
-    Status { status: u16, summary: String },
+    Status {
+        status: u16,
+        summary: String,
+    },
     Body(String),
+    /// The JSON ends before it is complete: the answer was cut off on the way, and asking again
+    /// usually gets all of it.
+    Truncated(String),
+    /// The answer is not JSON at all (a proxy's error page, bytes damaged on the way): worth
+    /// asking again before giving up.
+    Garbled(String),
 }
 
 impl Failure {
+    /// A service that answers with an error status failed (exit code 1), whatever the status: "not
+    /// found" is kept for names the user looks up in the cache.
     pub fn into_error(self, what: &str) -> Error {
         match self {
             Failure::Transport(e) => e.into_error(what),
-            Failure::Status { status, summary } => {
-                let kind = match status {
-                    404 => ErrorKind::NotFound,
-                    _ => ErrorKind::Service,
-                };
-                Error::new(kind, format!("{what}: HTTP {status}{summary}"))
-            }
-            Failure::Body(m) => Error::parse(format!("{what}: {m}")),
+            Failure::Status { status, summary } => Error::new(ErrorKind::Service, format!("{what}: HTTP {status}{summary}")),
+            Failure::Body(m) | Failure::Truncated(m) | Failure::Garbled(m) => Error::parse(format!("{what}: {m}")),
         }
     }
+
+    /// What went wrong with the answer, without where.
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Body(m) | Failure::Truncated(m) | Failure::Garbled(m) => m,
+            Failure::Status { .. } => "the service answered with an error status",
+            Failure::Transport(_) => "the request failed",
+        }
+    }
+
+    /// Whether the same request may well succeed if sent again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Failure::Truncated(_) | Failure::Garbled(_))
+    }
+}
+
+/// Times a request whose answer arrived cut off is sent again before the failure stands.
+pub const TRUNCATED_RETRIES: u32 = 2;
+
+/// Whether a JSON parse error means the text ended early rather than that it is malformed.
+pub fn ends_early(e: &serde_json::Error) -> bool {
+    e.classify() == serde_json::error::Category::Eof
 }
 
 /// Checks the status of a response, turning an error status into a summary of the service's error
@@ -107,7 +146,13 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
 }
 
 pub fn parse_json(body: &[u8]) -> Result<Json, Failure> {
-    serde_json::from_slice(body).map_err(|e| Failure::Body(format!("response is not valid JSON ({e})")))
+    serde_json::from_slice(body).map_err(|e| {
+        if ends_early(&e) {
+            Failure::Truncated(format!("the answer ends before its JSON is complete ({} bytes; {e})", body.len()))
+        } else {
+            Failure::Garbled(format!("response is not valid JSON ({e})"))
+        }
+    })
 }
 
 /// The payload of an action result: `{"value": X}` as the service answers it, the same wrapped as
@@ -175,7 +220,8 @@ mod tests {
         assert_eq!(action_array(br#"{"success":true,"result":{"value":["a"]}}"#).unwrap().len(), 1);
         assert_eq!(action_array(br#"["a","b","c"]"#).unwrap().len(), 3);
         assert!(matches!(action_array(br#"{"value":"x"}"#), Err(Failure::Body(m)) if m.contains("a string")));
-        assert!(matches!(action_array(b"<html>"), Err(Failure::Body(m)) if m.contains("not valid JSON")));
+        assert!(matches!(action_array(b"<html>"), Err(Failure::Garbled(m)) if m.contains("not valid JSON")));
+        assert!(matches!(action_array(br#"{"value":["a","#), Err(Failure::Truncated(m)) if m.contains("ends before")));
     }
 
     #[test]
@@ -183,7 +229,7 @@ mod tests {
         let r = response(404, r#"{"error":{"code":"NotFound","message":"No action GetInstalledModules"}}"#);
         let Err(f) = check_status(&r) else { panic!("404 passed") };
         let e = f.into_error("POST http://x/data/SystemNotifications/…");
-        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert_eq!(e.kind, ErrorKind::Service, "a service's 404 is a failed request, not an unknown name");
         assert_eq!(
             e.message,
             "POST http://x/data/SystemNotifications/…: HTTP 404 Not Found (NotFound: No action GetInstalledModules) [activity abc-123]"

@@ -68,6 +68,8 @@ pub enum StoreErrorCode {
     Busy,
     Denied,
     Corrupt,
+    /// The connection may not write.
+    ReadOnly,
     Invalid,
     Misuse,
     Other,
@@ -123,6 +125,8 @@ pub struct HttpRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// Safe to send twice: the host repeats it after a broken connection or a cut-off answer.
+    pub idempotent: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,6 +152,7 @@ pub enum HttpError {
     InvalidUrl(String),
     Timeout(String),
     Connect(String),
+    Interrupted(String),
     TooLarge(String),
     Cancelled,
     Other(String),
@@ -161,16 +166,55 @@ impl HttpError {
             HttpError::InvalidUrl(m) => Error::invalid_input(format!("{what}: invalid URL ({m})")),
             HttpError::Timeout(m) => Error::new(ErrorKind::Network, format!("{what}: timed out ({m})")),
             HttpError::Connect(m) => Error::new(ErrorKind::Network, format!("{what}: could not connect ({m})")),
-            HttpError::TooLarge(m) => Error::new(ErrorKind::Service, format!("{what}: response too large ({m})")),
+            HttpError::Interrupted(m) => Error::new(ErrorKind::Network, format!("{what}: the connection broke ({m})")),
+            HttpError::TooLarge(m) => Error::new(ErrorKind::Service, format!("{what}: response too large: {m}")),
             HttpError::Cancelled => Error::cancelled(),
             HttpError::Other(m) => Error::new(ErrorKind::Network, format!("{what}: {m}")),
         }
     }
 }
 
+/// The result of one request of a batch, with its position in the batch.
+pub type Completion = (usize, Result<HttpResponse, HttpError>);
+
+/// Requests in flight; results come as they arrive. Dropping it stops what is not answered yet.
+pub trait PendingBatch {
+    /// Waits for the next result, gathers more for up to `linger_ms` (at most `max`), and returns
+    /// them; empty once every result has been returned.
+    fn next(&mut self, max: usize, linger_ms: u32) -> Vec<Completion>;
+}
+
 pub trait Http {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError>;
-    fn send_batch(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, HttpError>>;
+    fn start(&self, requests: &[HttpRequest]) -> Box<dyn PendingBatch + '_>;
+
+    /// Sends all `requests` concurrently and answers each, in the order given.
+    fn send_batch(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, HttpError>> {
+        let mut answers: Vec<Option<Result<HttpResponse, HttpError>>> = requests.iter().map(|_| None).collect();
+        let mut pending = self.start(requests);
+        loop {
+            let done = pending.next(requests.len(), 0);
+            if done.is_empty() {
+                break;
+            }
+            for (index, result) in done {
+                if let Some(slot) = answers.get_mut(index) {
+                    *slot = Some(result);
+                }
+            }
+        }
+        answers.into_iter().map(|a| a.unwrap_or_else(|| Err(HttpError::Other("the host gave no answer".to_owned())))).collect()
+    }
+}
+
+/// A batch whose results are all known already (native ports and tests).
+pub struct Answered(pub std::collections::VecDeque<Completion>);
+
+impl PendingBatch for Answered {
+    fn next(&mut self, max: usize, _linger_ms: u32) -> Vec<Completion> {
+        let n = max.max(1).min(self.0.len());
+        self.0.drain(..n).collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

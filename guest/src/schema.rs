@@ -356,6 +356,26 @@ pub fn open(store: &dyn Store, now_ms: i64) -> Result<SchemaStatus> {
 
 pub fn migrate(store: &dyn Store, migrations: &[Migration], now_ms: i64) -> Result<SchemaStatus> {
     let latest = migrations.last().map_or(0, |m| m.version);
+    // An up-to-date database is opened without a single write, so that a read-only connection (a
+    // read, or a file the user may only read) can open it.
+    let has_table = query_opt(store, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'", &[], |r| r.int(0))?;
+    if has_table.is_some() {
+        let current = current_version(store)?;
+        refuse_newer(current, latest)?;
+        if current == latest {
+            return Ok(SchemaStatus { version: current, latest, applied: vec![] });
+        }
+    }
+    let needs_writing = |e: crate::Error| {
+        if e.message.contains("read-only") || e.message.contains("readonly") {
+            Error::schema(format!(
+                "the cache database needs upgrading to schema version {latest}, which needs write access; \
+                 run a command that writes (such as `d365meta sync`) once with write access to the file"
+            ))
+        } else {
+            e
+        }
+    };
     exec(
         store,
         "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -365,13 +385,13 @@ pub fn migrate(store: &dyn Store, migrations: &[Migration], now_ms: i64) -> Resu
         ) STRICT",
         &[],
     )
-    .map_err(|e| e.context("opening the schema"))?;
+    .map_err(|e| needs_writing(e).context("opening the schema"))?;
     let mut current = current_version(store)?;
     refuse_newer(current, latest)?;
     let mut applied = Vec::new();
     let start = current;
     for migration in migrations.iter().filter(|m| m.version > start) {
-        let tx = store.begin(TxMode::Immediate).map_err(|e| Error::from(e).context("starting a migration"))?;
+        let tx = store.begin(TxMode::Immediate).map_err(|e| needs_writing(Error::from(e)).context("starting a migration"))?;
         // Another process may have applied it while this one waited for the lock.
         let now_current = current_version(store)?;
         refuse_newer(now_current, latest)?;

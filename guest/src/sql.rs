@@ -80,29 +80,40 @@ pub fn query_opt<T>(store: &dyn Store, sql: &str, params: &[Value], f: impl FnOn
 
 /// Rows for one statement, handed to the store in bounded batches: a full environment has over a
 /// hundred thousand property rows, and holding them all at once (twice, across the boundary) costs
-/// memory for nothing.
+/// memory for nothing. Batches are bounded in bytes too: what one call hands the host is limited
+/// (wasmtime's per-call allowance, 128 MiB by default), and a batch must stay well inside it
+/// whatever the rows hold.
 pub struct Batch<'s> {
     store: &'s dyn Store,
-    sql: &'static str,
+    sql: &'s str,
     rows: Vec<Vec<Value>>,
+    bytes: usize,
 }
 
 impl<'s> Batch<'s> {
     const SIZE: usize = 4096;
+    const BYTES: usize = 8 << 20;
 
-    pub fn new(store: &'s dyn Store, sql: &'static str) -> Self {
-        Batch { store, sql, rows: Vec::new() }
+    pub fn new(store: &'s dyn Store, sql: &'s str) -> Self {
+        Batch { store, sql, rows: Vec::new(), bytes: 0 }
     }
 
     pub fn push(&mut self, row: Vec<Value>) -> Result<()> {
+        self.bytes += row.iter().map(value_bytes).sum::<usize>();
         self.rows.push(row);
-        if self.rows.len() >= Self::SIZE { self.flush() } else { Ok(()) }
+        if self.rows.len() >= Self::SIZE || self.bytes >= Self::BYTES { self.flush() } else { Ok(()) }
+    }
+
+    /// Pushes every row of `rows`.
+    pub fn extend(&mut self, rows: impl IntoIterator<Item = Vec<Value>>) -> Result<()> {
+        rows.into_iter().try_for_each(|row| self.push(row))
     }
 
     fn flush(&mut self) -> Result<()> {
         if !self.rows.is_empty() {
             self.store.execute_many(self.sql, &self.rows)?;
             self.rows.clear();
+            self.bytes = 0;
         }
         Ok(())
     }
@@ -111,6 +122,22 @@ impl<'s> Batch<'s> {
     pub fn finish(mut self) -> Result<()> {
         self.flush()
     }
+}
+
+/// About what a value costs to hand across the boundary.
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::Text(s) => s.len() + 8,
+        Value::Blob(b) => b.len() + 8,
+        _ => 16,
+    }
+}
+
+/// Runs `sql` once for each of `rows`, in bounded batches (see [`Batch`]).
+pub fn execute_all(store: &dyn Store, sql: &str, rows: impl IntoIterator<Item = Vec<Value>>) -> Result<()> {
+    let mut batch = Batch::new(store, sql);
+    batch.extend(rows)?;
+    batch.finish()
 }
 
 /// Runs `body` inside a transaction, committing only if it succeeds.

@@ -13,13 +13,19 @@ type Answer = Result<(u16, String), HttpError>;
 #[derive(Default)]
 pub struct FakeHttp {
     routes: RefCell<Vec<(String, Answer)>>,
+    /// Answers used once each, in order, before `routes`.
+    once: RefCell<VecDeque<(String, Answer)>>,
     pub log: RefCell<Vec<String>>,
-    pub queued: RefCell<VecDeque<String>>,
 }
 
 impl FakeHttp {
     pub fn route(&self, url_suffix: &str, status: u16, body: &str) -> &Self {
         self.routes.borrow_mut().push((url_suffix.to_owned(), Ok((status, body.to_owned()))));
+        self
+    }
+    /// Answers the next request to `url_suffix` (before any `route`), once.
+    pub fn once(&self, url_suffix: &str, status: u16, body: &str) -> &Self {
+        self.once.borrow_mut().push_back((url_suffix.to_owned(), Ok((status, body.to_owned()))));
         self
     }
     pub fn fail(&self, url_suffix: &str, error: HttpError) -> &Self {
@@ -34,6 +40,11 @@ impl FakeHttp {
 impl Http for FakeHttp {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
         self.log.borrow_mut().push(request.url.clone());
+        let once = self.once.borrow().iter().position(|(suffix, _)| request.url.ends_with(suffix.as_str()));
+        if let Some(i) = once {
+            let (_, answer) = self.once.borrow_mut().remove(i).expect("the position was just found");
+            return answer.map(|(status, body)| HttpResponse { status, headers: vec![], body: body.into_bytes(), attempts: 1 });
+        }
         let routes = self.routes.borrow();
         let Some((_, answer)) = routes.iter().find(|(suffix, _)| request.url.ends_with(suffix.as_str())) else {
             return Ok(HttpResponse {
@@ -45,8 +56,8 @@ impl Http for FakeHttp {
         };
         answer.clone().map(|(status, body)| HttpResponse { status, headers: vec![], body: body.into_bytes(), attempts: 1 })
     }
-    fn send_batch(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, HttpError>> {
-        requests.iter().map(|r| self.send(r)).collect()
+    fn start(&self, requests: &[HttpRequest]) -> Box<dyn PendingBatch + '_> {
+        Box::new(Answered(requests.iter().enumerate().map(|(i, r)| (i, self.send(r))).collect()))
     }
 }
 

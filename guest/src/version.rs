@@ -90,7 +90,21 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
     build_answers.iter().for_each(&mut count);
 
     let modules_what = odata::describe(&requests[0]);
-    let lines = match read_module_lines(modules_answer) {
+    let mut lines = read_module_lines(modules_answer);
+    // An answer cut off or garbled on the way says nothing about the environment: ask again
+    // rather than give it a second identity.
+    let mut retries = 0;
+    while let Err(f) = &lines
+        && f.is_transient()
+        && retries < odata::TRUNCATED_RETRIES
+    {
+        retries += 1;
+        ctx.host.log(crate::ports::Level::Warn, &format!("{modules_what}: {}; asking again", f.message()));
+        let answer = ctx.http.send(&requests[0]);
+        count(&answer);
+        lines = read_module_lines(answer);
+    }
+    let lines = match lines {
         Ok(lines) => Ok(lines),
         Err(f) if is_unavailable(&f) => Err(f.into_error(&modules_what).message),
         Err(f) => return Err(f.into_error(&modules_what)),
@@ -188,13 +202,15 @@ fn read_module_lines(answer: Result<HttpResponse, HttpError>) -> Result<Vec<Stri
         .collect())
 }
 
-/// Whether a failure means "this environment cannot tell its modules" (so the fallback applies),
-/// as opposed to "this environment cannot be talked to right now".
+/// Whether a failure means "this environment cannot tell its modules" (so the fallback applies):
+/// the action does not exist (404), or the service answers well-formed JSON that is not a list. Any
+/// other failure (the network, authentication, throttling, a server error, an answer garbled on the
+/// way) says nothing about the modules and fails the detection instead.
 fn is_unavailable(failure: &Failure) -> bool {
     match failure {
-        Failure::Transport(_) => false,
-        Failure::Status { status, .. } => !matches!(status, 401 | 403 | 408 | 429 | 502 | 503 | 504),
+        Failure::Status { status, .. } => *status == 404,
         Failure::Body(_) => true,
+        Failure::Transport(_) | Failure::Truncated(_) | Failure::Garbled(_) => false,
     }
 }
 
@@ -252,16 +268,49 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_module_list_also_falls_back() {
+    fn a_well_formed_answer_that_is_not_a_list_falls_back() {
+        let w = World::new();
+        w.http
+            .route("GetInstalledModules", 200, r#"{"value":"not supported"}"#)
+            .route("GetApplicationVersion", 200, r#"{"value":"1"}"#)
+            .route("GetPlatformBuildVersion", 200, r#"{"value":"2"}"#);
+        let d = detect(&w.ctx(), BASE, true).unwrap();
+        assert!(d.fallback);
+        assert!(d.fallback_reason.unwrap().contains("expected a collection"));
+    }
+
+    #[test]
+    fn a_garbled_or_cut_off_module_list_is_asked_again_and_never_falls_back() {
+        // Once garbled, once cut off, then whole: the real identity.
+        let w = World::new();
+        w.http
+            .once("GetInstalledModules", 200, "<html>proxy error</html>")
+            .once("GetInstalledModules", 200, &SAMPLE[..SAMPLE.len() / 2])
+            .route("GetInstalledModules", 200, SAMPLE);
+        let d = detect(&w.ctx(), BASE, false).unwrap();
+        assert!(!d.fallback);
+        assert_eq!(d.modules_hash, "ae97cdc85de9b242364367e8bd9bf662a32cee6aaea4d8b47c8e35c4f0a8b90b");
+        assert_eq!(d.requests, 3);
+        // Garbled every time: an error, not the fallback identity.
         let w = World::new();
         w.http.route("GetInstalledModules", 200, "<html>maintenance</html>").route("GetApplicationVersion", 200, r#"{"value":"1"}"#).route(
             "GetPlatformBuildVersion",
             200,
             r#"{"value":"2"}"#,
         );
-        let d = detect(&w.ctx(), BASE, true).unwrap();
-        assert!(d.fallback);
-        assert!(d.fallback_reason.unwrap().contains("not valid JSON"));
+        let e = detect(&w.ctx(), BASE, true).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Parse);
+        assert!(e.message.contains("not valid JSON") && e.message.contains("GetInstalledModules"), "{}", e.message);
+        assert_eq!(w.http.requests().len(), 3 + odata::TRUNCATED_RETRIES as usize);
+    }
+
+    #[test]
+    fn server_errors_do_not_fall_back() {
+        let w = World::new();
+        w.http.route("GetInstalledModules", 500, r#"{"error":{"code":"X","message":"boom"}}"#);
+        let e = detect(&w.ctx(), BASE, false).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Service);
+        assert!(e.message.contains("HTTP 500"), "{}", e.message);
     }
 
     #[test]

@@ -610,9 +610,15 @@ impl core_ports::Http for NativeHttp {
         self.handle.block_on(exchange(&self.client, request))
     }
 
-    fn send_batch(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, HttpError>> {
+    fn start(&self, requests: &[HttpRequest]) -> Box<dyn core_ports::PendingBatch + '_> {
         let client = &self.client;
-        self.handle.block_on(futures_util::stream::iter(requests).map(|r| exchange(client, r)).buffered(self.concurrency).collect())
+        let answered = self.handle.block_on(
+            futures_util::stream::iter(requests.iter().enumerate())
+                .map(|(i, r)| async move { (i, exchange(client, r).await) })
+                .buffer_unordered(self.concurrency)
+                .collect(),
+        );
+        Box::new(core_ports::Answered(answered))
     }
 }
 
@@ -664,6 +670,7 @@ async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize)
         let options = d365meta_guest::sync::SyncOptions {
             strategy: d365meta_guest::sync::plan::Strategy::Auto,
             languages: vec![LANGUAGE.into()],
+            drop_languages: vec![],
             dry_run: false,
         };
         let t0 = Instant::now();

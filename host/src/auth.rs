@@ -3,6 +3,8 @@
 //! Tokens are obtained and kept by the host; the component never sees them. Loopback environments
 //! (the simulator) get none unless asked for explicitly.
 
+use crate::cancel::CancelToken;
+use crate::imports::http::{HttpOptions, backoff, describe_reqwest_error, is_retryable_status, retry_after_header};
 use crate::policy::Origin;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -78,22 +80,36 @@ impl Authenticator {
     }
 
     /// The bearer token to send to `origin`, if any; fetched once and reused until shortly before
-    /// it expires.
-    pub async fn token_for(&self, client: &reqwest::Client, origin: &Origin) -> Result<Option<String>, String> {
+    /// it expires (however short its life), the endpoint retried like the service.
+    pub async fn token_for(
+        &self,
+        client: &reqwest::Client,
+        origin: &Origin,
+        retry: &HttpOptions,
+        cancel: &CancelToken,
+    ) -> Result<Option<String>, String> {
         if !self.applies_to(origin)? {
             return Ok(None);
         }
         let Some(credentials) = &self.credentials else { return Ok(None) };
+        // One fetch at a time: concurrent requests wait for the token the first one fetches.
         let mut tokens = self.tokens.lock().await;
-        if let Some((token, expires)) = tokens.get(origin)
-            && Instant::now() + Duration::from_secs(60) < *expires
+        if let Some((token, refresh_at)) = tokens.get(origin)
+            && Instant::now() < *refresh_at
         {
             return Ok(Some(token.clone()));
         }
-        let (token, lifetime) = fetch_token(client, credentials, &scope_for(origin)).await?;
-        tokens.insert(origin.clone(), (token.clone(), Instant::now() + lifetime));
+        let fetched_at = Instant::now();
+        let (token, lifetime) = fetch_token(client, credentials, &scope_for(origin), retry, cancel).await?;
+        tokens.insert(origin.clone(), (token.clone(), fetched_at + lifetime - refresh_margin(lifetime)));
         Ok(Some(token))
     }
+}
+
+/// How long before its expiry a token is replaced: a minute for the usual hour-long tokens, a fifth
+/// of the lifetime for short ones, so that a token is reused however short its life.
+pub fn refresh_margin(lifetime: Duration) -> Duration {
+    (lifetime / 5).min(Duration::from_secs(60))
 }
 
 /// `<environment>/.default`, the scope F&O expects.
@@ -106,7 +122,15 @@ pub fn scope_for(origin: &Origin) -> String {
     }
 }
 
-async fn fetch_token(client: &reqwest::Client, c: &ClientCredentials, scope: &str) -> Result<(String, Duration), String> {
+/// Asks the token endpoint, retrying connect errors, cut-off answers, 429 and 5xx-unavailable like
+/// requests to the service (the same attempts, budget and `Retry-After` rule).
+async fn fetch_token(
+    client: &reqwest::Client,
+    c: &ClientCredentials,
+    scope: &str,
+    retry: &HttpOptions,
+    cancel: &CancelToken,
+) -> Result<(String, Duration), String> {
     let endpoint = c.token_endpoint();
     let origin = Origin::parse(&endpoint)?;
     if origin.scheme != "https" && !origin.is_loopback() {
@@ -118,17 +142,46 @@ async fn fetch_token(client: &reqwest::Client, c: &ClientCredentials, scope: &st
         ("client_secret", &c.client_secret),
         ("scope", scope),
     ]);
-    let response = client
-        .post(&endpoint)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("Accept", "application/json")
-        .body(body)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .map_err(|e| format!("token endpoint {endpoint}: {}", crate::imports::http::describe_reqwest_error(&e)))?;
-    let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| format!("token endpoint {endpoint}: {e}"))?;
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    let (status, bytes) = loop {
+        attempt += 1;
+        let exchange = async {
+            let response = client
+                .post(&endpoint)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .header("Accept", "application/json")
+                .body(body.clone())
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await?;
+            let status = response.status();
+            let delay = retry_after_header(response.headers());
+            let bytes = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, delay, bytes))
+        };
+        let outcome = tokio::select! {
+            outcome = exchange => outcome,
+            () = cancel.cancelled() => return Err("cancelled while obtaining an access token".to_owned()),
+        };
+        let (delay, why) = match outcome {
+            Ok((status, delay, _)) if is_retryable_status(status.as_u16()) => {
+                (delay.unwrap_or_else(|| backoff(retry, attempt)), format!("HTTP {}", status.as_u16()))
+            }
+            Ok((status, _, bytes)) => break (status, bytes),
+            // Asking for a token again is harmless, so every transport failure is retried.
+            Err(e) if !e.is_builder() => (backoff(retry, attempt), describe_reqwest_error(&e)),
+            Err(e) => return Err(format!("token endpoint {endpoint}: {}", describe_reqwest_error(&e))),
+        };
+        if attempt >= retry.max_attempts || started.elapsed() + delay > retry.retry_budget {
+            return Err(format!("token endpoint {endpoint}: {why}, after {attempt} attempts"));
+        }
+        tracing::info!(endpoint = %endpoint, attempt, "token endpoint: {why}; retrying in {:.1}s", delay.as_secs_f64());
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = cancel.cancelled() => return Err("cancelled while obtaining an access token".to_owned()),
+        }
+    };
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if !status.is_success() {
         let detail = json["error_description"].as_str().or(json["error"].as_str()).unwrap_or("no detail");
@@ -182,5 +235,13 @@ mod tests {
         assert_eq!(Authenticator::new(AuthMode::Auto, None).applies_to(&remote), Ok(false));
         assert_eq!(Authenticator::new(AuthMode::Always, Some(creds)).applies_to(&local), Ok(true));
         assert!(Authenticator::new(AuthMode::Always, None).applies_to(&local).is_err());
+    }
+
+    #[test]
+    fn tokens_are_kept_for_most_of_their_life_however_short() {
+        assert_eq!(refresh_margin(Duration::from_secs(3599)), Duration::from_secs(60));
+        assert_eq!(refresh_margin(Duration::from_secs(60)), Duration::from_secs(12));
+        assert_eq!(refresh_margin(Duration::from_secs(1)), Duration::from_millis(200));
+        assert_eq!(refresh_margin(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -17,6 +17,7 @@ wasmtime::component::bindgen!({
     with: {
         "d365meta:cache/store.transaction": crate::imports::store::TransactionHandle,
         "d365meta:cache/store.lease": crate::imports::store::LeaseHandle,
+        "d365meta:cache/http.pending-batch": crate::imports::http::PendingBatch,
     },
 });
 

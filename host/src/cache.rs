@@ -7,7 +7,7 @@ use crate::bindings::cache_api as api;
 use crate::cancel::CancelToken;
 use crate::imports::host::{ProgressSink, Services};
 use crate::imports::http::{HttpOptions, HttpState, HttpTotals};
-use crate::imports::store::{DEFAULT_BUSY_TIMEOUT, Database};
+use crate::imports::store::{Access, DEFAULT_BUSY_TIMEOUT, Database};
 use crate::policy::Origin;
 use crate::runtime::{Runtime, State, entering_guest};
 use anyhow::Context as _;
@@ -18,10 +18,10 @@ use std::time::Duration;
 use wasmtime::Store;
 
 pub use api::{
-    Action, ActionLookup, DataEntity, EntityLookup, EnumerationLookup, EnvironmentInfo, EnvironmentStats, ErrorKind, GcReport,
-    LabelLanguages, LabelLookup, Module, ModuleChange, ModuleDiff, PhaseReport, PublicEntity, ReadOptions, SchemaStatus, SearchFilters,
-    SearchHit, SearchQuery, SearchResults, SnapshotCounts, Stats, Strategy, SyncOptions, SyncReport, SyncRun, UnparsedLine, VersionInfo,
-    VersionReport,
+    Action, ActionLookup, DataEntity, EntityLookup, EnumerationLookup, EnvironmentInfo, EnvironmentStats, ErrorKind, ForgetReport,
+    GcOptions, GcReport, LabelLanguages, LabelLookup, Module, ModuleChange, ModuleDiff, PhaseReport, PublicEntity, ReadOptions,
+    SchemaStatus, SearchFilters, SearchHit, SearchQuery, SearchResults, SnapshotCounts, Stats, Strategy, SyncOptions, SyncReport, SyncRun,
+    UnparsedLine, VersionInfo, VersionReport,
 };
 
 /// An error the component reported: what kind, and a message naming the endpoint, status or object.
@@ -47,6 +47,9 @@ impl From<api::Error> for CoreError {
 
 pub struct CacheOptions {
     pub database: PathBuf,
+    /// `ReadOnly` for commands that only read: the file is never created or changed, and one the
+    /// user may only read can be read.
+    pub access: Access,
     pub busy_timeout: Duration,
     pub http: HttpOptions,
     pub auth: Arc<Authenticator>,
@@ -58,6 +61,7 @@ impl CacheOptions {
     pub fn new(database: impl Into<PathBuf>) -> Self {
         CacheOptions {
             database: database.into(),
+            access: Access::ReadWrite,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             http: HttpOptions::default(),
             auth: Arc::new(Authenticator::none()),
@@ -78,17 +82,30 @@ pub struct Cache {
 impl Cache {
     /// Opens (creating if needed) the database and the component over it, applying migrations.
     pub async fn open(runtime: &Runtime, options: CacheOptions) -> anyhow::Result<Cache> {
-        if let Some(parent) = options.database.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating the cache directory {}", parent.display()))?;
-        }
-        let db = Database::open(&options.database, options.busy_timeout)?;
+        let (db, reader) = match options.access {
+            Access::ReadWrite => {
+                if let Some(parent) = options.database.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).with_context(|| format!("creating the cache directory {}", parent.display()))?;
+                }
+                let db = Database::open(&options.database, options.busy_timeout)?;
+                let reader = Database::open_with(&options.database, options.busy_timeout, Access::ReadOnly)?;
+                (db, Some(reader))
+            }
+            // Reading a cache that does not exist yet reads an empty one, and creates no file.
+            Access::ReadOnly if !options.database.exists() => (Database::open_in_memory()?, None),
+            Access::ReadOnly => (Database::open_with(&options.database, options.busy_timeout, Access::ReadOnly)?, None),
+        };
         let mut http = HttpState::new(options.http, options.auth.clone(), options.cancel.clone());
         if let Some(origin) = options.auth.token_origin() {
             // The token endpoint is reached by the host only, but listing it keeps one allow-list.
             http.allow(origin);
         }
-        let services = Services { cancel: options.cancel, progress: options.progress };
-        let (store, core) = runtime.instantiate(State::new(http, db, services)).await?;
+        let services = Services::new(options.cancel, options.progress);
+        let mut state = State::new(http, db, services);
+        if let Some(reader) = reader {
+            state = state.with_reader(reader);
+        }
+        let (store, core) = runtime.instantiate(state).await?;
         let mut cache = Cache { store, core, broken: None, schema: SchemaStatus { version: 0, latest: 0, applied: vec![] } };
         let schema = cache.call(|core, store| Box::pin(async move { core.d365meta_cache_cache().call_open(store).await })).await?;
         cache.schema = schema;
@@ -127,11 +144,11 @@ impl Cache {
     }
 
     pub async fn list_environments(&mut self) -> anyhow::Result<Vec<EnvironmentInfo>> {
-        self.call(|core, store| Box::pin(async move { core.d365meta_cache_cache().call_list_environments(store).await })).await
+        self.call_read(|core, store| Box::pin(async move { core.d365meta_cache_cache().call_list_environments(store).await })).await
     }
 
     pub async fn list_versions(&mut self) -> anyhow::Result<Vec<VersionInfo>> {
-        self.call(|core, store| Box::pin(async move { core.d365meta_cache_cache().call_list_versions(store).await })).await
+        self.call_read(|core, store| Box::pin(async move { core.d365meta_cache_cache().call_list_versions(store).await })).await
     }
 
     /// Syncs the environment at `base_url` (allowing its host).
@@ -144,27 +161,37 @@ impl Cache {
     /// Recorded syncs, newest first.
     pub async fn history(&mut self, base_url: Option<&str>, limit: u32) -> anyhow::Result<Vec<SyncRun>> {
         let url = base_url.map(str::to_owned);
-        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_history(store, url.as_deref(), limit).await }))
-            .await
+        self.call_read(move |core, store| {
+            Box::pin(async move { core.d365meta_cache_cache().call_history(store, url.as_deref(), limit).await })
+        })
+        .await
     }
 
-    /// Removes what nothing references.
-    pub async fn gc(&mut self, keep_days: u32) -> anyhow::Result<GcReport> {
-        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_gc(store, keep_days).await })).await
+    /// Removes what nothing references (and with `vacuum`, gives the space back).
+    pub async fn gc(&mut self, options: GcOptions) -> anyhow::Result<GcReport> {
+        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_gc(store, options).await })).await
     }
 
-    // Reads: answered from the database alone. They never reach the network (no host is allowed
-    // for them) and the component does not write on these paths.
+    /// Removes an environment and its recorded syncs.
+    pub async fn forget(&mut self, base_url: &str) -> anyhow::Result<ForgetReport> {
+        let url = base_url.to_owned();
+        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_forget(store, &url).await })).await
+    }
+
+    // Reads: answered from the database alone, on a connection that cannot write. They never reach
+    // the network (no origin is allowed for them).
 
     pub async fn get_entity(&mut self, name: &str, options: ReadOptions) -> anyhow::Result<EntityLookup> {
         let name = name.to_owned();
-        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_get_entity(store, &name, &options).await }))
-            .await
+        self.call_read(move |core, store| {
+            Box::pin(async move { core.d365meta_cache_cache().call_get_entity(store, &name, &options).await })
+        })
+        .await
     }
 
     pub async fn get_enumeration(&mut self, name: &str, options: ReadOptions) -> anyhow::Result<EnumerationLookup> {
         let name = name.to_owned();
-        self.call(move |core, store| {
+        self.call_read(move |core, store| {
             Box::pin(async move { core.d365meta_cache_cache().call_get_enumeration(store, &name, &options).await })
         })
         .await
@@ -172,7 +199,7 @@ impl Cache {
 
     pub async fn get_action(&mut self, name: &str, entity: Option<&str>, options: ReadOptions) -> anyhow::Result<ActionLookup> {
         let (name, entity) = (name.to_owned(), entity.map(str::to_owned));
-        self.call(move |core, store| {
+        self.call_read(move |core, store| {
             Box::pin(async move { core.d365meta_cache_cache().call_get_action(store, &name, entity.as_deref(), &options).await })
         })
         .await
@@ -180,19 +207,21 @@ impl Cache {
 
     pub async fn get_label(&mut self, id: &str, language: &str, fallback: Vec<String>, env: Option<&str>) -> anyhow::Result<LabelLookup> {
         let (id, language, env) = (id.to_owned(), language.to_owned(), env.map(str::to_owned));
-        self.call(move |core, store| {
+        self.call_read(move |core, store| {
             Box::pin(async move { core.d365meta_cache_cache().call_get_label(store, &id, &language, &fallback, env.as_deref()).await })
         })
         .await
     }
 
     pub async fn search(&mut self, query: SearchQuery, options: ReadOptions) -> anyhow::Result<SearchResults> {
-        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_search(store, &query, &options).await })).await
+        self.call_read(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_search(store, &query, &options).await }))
+            .await
     }
 
     pub async fn stats(&mut self, env: Option<&str>) -> anyhow::Result<Stats> {
         let env = env.map(str::to_owned);
-        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_get_stats(store, env.as_deref()).await })).await
+        self.call_read(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_get_stats(store, env.as_deref()).await }))
+            .await
     }
 
     fn ensure_usable(&self) -> anyhow::Result<()> {
@@ -218,7 +247,23 @@ impl Cache {
         self.settle(result)
     }
 
+    /// Calls a read export on the read-only connection.
+    async fn call_read<T, F>(&mut self, f: F) -> anyhow::Result<T>
+    where
+        F: for<'a> FnOnce(
+            &'a Core,
+            &'a mut Store<State>,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, api::Error>>> + Send + 'a>>,
+    {
+        self.store.data_mut().reading = true;
+        let result = self.call(f).await;
+        self.store.data_mut().reading = false;
+        result
+    }
+
     fn settle<T>(&mut self, result: wasmtime::Result<Result<T, api::Error>>) -> anyhow::Result<T> {
+        self.store.data_mut().services.leave_phase();
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(CoreError::from(e).into()),

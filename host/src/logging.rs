@@ -1,46 +1,29 @@
-//! A small leveled logger to stderr, shared by the host and the component's `log` import.
+//! Logging to stderr through `tracing`: the host's own events, the component's log lines (target
+//! `d365meta::core`), and spans per command, sync phase and HTTP request. Nothing logged carries a
+//! credential: tokens are added to requests after the request's span is recorded, and never
+//! formatted.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Level {
-    Error = 0,
-    Warn = 1,
-    Info = 2,
-    Debug = 3,
-    Trace = 4,
-}
-
-static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Warn as u8);
-
-/// Sets the most verbose level written (default: warnings and errors).
-pub fn set_max_level(level: Level) {
-    MAX_LEVEL.store(level as u8, Ordering::Relaxed);
-}
-
-pub fn enabled(level: Level) -> bool {
-    level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
-}
-
-pub fn log(level: Level, source: &str, message: &str) {
-    if enabled(level) {
-        let tag = match level {
-            Level::Error => "error",
-            Level::Warn => "warn",
-            Level::Info => "info",
-            Level::Debug => "debug",
-            Level::Trace => "trace",
-        };
-        eprintln!("[{tag} {source}] {message}");
+/// The level for `-v` counted `verbosity` times: warnings and errors by default, then info, debug,
+/// trace.
+pub fn level_for(verbosity: u8) -> LevelFilter {
+    match verbosity {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
     }
 }
 
-#[macro_export]
-macro_rules! log {
-    ($level:ident, $($arg:tt)*) => {
-        if $crate::logging::enabled($crate::logging::Level::$level) {
-            $crate::logging::log($crate::logging::Level::$level, "host", &format!($($arg)*));
-        }
-    };
+/// Installs the stderr logger. Only d365meta's own events pass: the libraries underneath (HTTP,
+/// TLS) log at a volume that helps nobody reading a sync.
+pub fn init(verbosity: u8) {
+    let level = level_for(verbosity);
+    let filter = Targets::new().with_target("d365meta", level).with_default(LevelFilter::WARN.min(level));
+    let format = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(verbosity >= 2).without_time();
+    let _ = tracing_subscriber::registry().with(filter).with(format).try_init();
 }

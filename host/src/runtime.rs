@@ -54,6 +54,11 @@ pub struct State {
     pub(crate) table: ResourceTable,
     pub(crate) http: HttpState,
     pub(crate) db: Database,
+    /// A read-only connection to the same database, for the exports that only read; `None` when
+    /// `db` is the only one (a read-only cache, an in-memory database).
+    pub(crate) reader: Option<Database>,
+    /// Set while a read export runs: storage calls then go to `reader`.
+    pub(crate) reading: bool,
     pub(crate) services: Services,
     limits: StoreLimits,
     /// When control last passed to the guest; the CPU limit counts from here.
@@ -62,7 +67,30 @@ pub struct State {
 
 impl State {
     pub fn new(http: HttpState, db: Database, services: Services) -> Self {
-        State { table: ResourceTable::new(), http, db, services, limits: StoreLimits::default(), guest_since: Instant::now() }
+        State {
+            table: ResourceTable::new(),
+            http,
+            db,
+            reader: None,
+            reading: false,
+            services,
+            limits: StoreLimits::default(),
+            guest_since: Instant::now(),
+        }
+    }
+
+    /// Gives read exports a connection of their own that cannot write.
+    pub fn with_reader(mut self, reader: Database) -> Self {
+        self.reader = Some(reader);
+        self
+    }
+
+    /// The connection storage calls use now.
+    pub(crate) fn database(&mut self, on_reader: bool) -> &mut Database {
+        match (&mut self.reader, on_reader) {
+            (Some(reader), true) => reader,
+            _ => &mut self.db,
+        }
     }
 
     /// Every import calls this as it returns, so that time spent in the host is not charged to
@@ -184,12 +212,12 @@ pub fn load_component(engine: &Engine, wasm: &[u8], dir: Option<&Path>) -> anyho
         // header and refuses an incompatible one, in which case it is rebuilt below.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => return Ok(component),
-            Err(e) => crate::log!(Warn, "discarding the precompiled component {}: {e}", path.display()),
+            Err(e) => tracing::warn!("discarding the precompiled component {}: {e}", path.display()),
         }
     }
     let bytes = engine.precompile_component(wasm).context("compiling the core component")?;
     if let Err(e) = store_artifact(dir, &path, &bytes) {
-        crate::log!(Info, "could not keep the precompiled component in {}: {e}", dir.display());
+        tracing::info!("could not keep the precompiled component in {}: {e}", dir.display());
     }
     // SAFETY: `bytes` was produced by `precompile_component` on this engine just now.
     Ok(unsafe { Component::deserialize(engine, &bytes) }.context("loading the compiled core component")?)

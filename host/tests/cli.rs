@@ -264,7 +264,7 @@ async fn every_command_answers_in_its_documented_json_shape() {
     assert_eq!(envs[0]["base_url"], url.as_str());
     assert_eq!(envs[0]["languages"], serde_json::json!(["de", "en-US"]));
     let gc = json(&run(args(&["gc", "--json"])).await);
-    assert_eq!(gc, serde_json::json!({"versions": 0, "snapshots": 0, "objects": 0, "labels": 0}));
+    assert_eq!(gc, serde_json::json!({"versions": 0, "snapshots": 0, "objects": 0, "labels": 0, "bytes_freed": 0}));
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -34,7 +34,7 @@ fn state() -> State {
     State::new(
         HttpState::new(HttpOptions::default(), Arc::new(Authenticator::none()), cancel.clone()),
         Database::open_in_memory().unwrap(),
-        Services { cancel, progress: None },
+        Services::new(cancel, None),
     )
 }
 

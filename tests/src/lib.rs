@@ -180,9 +180,18 @@ pub fn rows(db: &Path, table: &str) -> i64 {
 }
 
 pub fn sync_options(strategy: d365meta::cache::Strategy, languages: &[&str]) -> d365meta::cache::SyncOptions {
-    d365meta::cache::SyncOptions { strategy, languages: languages.iter().map(|s| s.to_string()).collect(), dry_run: false }
+    d365meta::cache::SyncOptions {
+        strategy,
+        languages: languages.iter().map(|s| s.to_string()).collect(),
+        drop_languages: vec![],
+        dry_run: false,
+    }
 }
 
 pub fn auto() -> d365meta::cache::SyncOptions {
     sync_options(d365meta::cache::Strategy::Auto, &[])
+}
+
+pub fn gc_options(keep_days: u32) -> d365meta::cache::GcOptions {
+    d365meta::cache::GcOptions { keep_days, vacuum: false }
 }

@@ -10,7 +10,13 @@ use d365meta_tests::*;
 use std::sync::Arc;
 
 fn get(url: String) -> Request {
-    Request { method: Method::Get, url, headers: vec![Header { name: "Authorization".into(), value: "Bearer stolen".into() }], body: None }
+    Request {
+        method: Method::Get,
+        url,
+        headers: vec![Header { name: "Authorization".into(), value: "Bearer stolen".into() }],
+        body: None,
+        idempotent: true,
+    }
 }
 
 #[tokio::test]

@@ -130,7 +130,7 @@ async fn gc_removes_exactly_what_nothing_references() {
     let url = sim.env(0).base_url();
     cache.sync(&url, auto()).await.unwrap();
     // Nothing is unreferenced yet.
-    let nothing = cache.gc(0).await.unwrap();
+    let nothing = cache.gc(gc_options(0)).await.unwrap();
     assert_eq!((nothing.versions, nothing.snapshots, nothing.objects, nothing.labels), (0, 0, 0, 0));
 
     sim.env(0).set_dataset(v2.clone());
@@ -162,10 +162,10 @@ async fn gc_removes_exactly_what_nothing_references() {
     );
     assert!(objects > 0 && labels > 0, "the new version changed objects ({objects}) and labels ({labels})");
 
-    let report = cache.gc(0).await.unwrap();
+    let report = cache.gc(gc_options(0)).await.unwrap();
     assert_eq!((report.versions, report.snapshots, report.objects, report.labels), (1, 1, objects, labels));
     assert_eq!(fingerprint(&scratch.db(), &url), before, "what the environment reads is untouched");
-    let again = cache.gc(0).await.unwrap();
+    let again = cache.gc(gc_options(0)).await.unwrap();
     assert_eq!((again.versions, again.snapshots, again.objects, again.labels), (0, 0, 0, 0));
     assert_eq!(cache.list_versions().await.unwrap().len(), 1);
 }
@@ -182,9 +182,9 @@ async fn gc_keeps_recent_versions_when_asked() {
     sim.env(0).set_dataset(Arc::new(v2));
     sim.env(0).set_modules(None);
     cache.sync(&url, auto()).await.unwrap();
-    let kept = cache.gc(7).await.unwrap();
+    let kept = cache.gc(gc_options(7)).await.unwrap();
     assert_eq!((kept.versions, kept.snapshots), (0, 0), "a version seen today is kept for 7 days, with its latest snapshot");
-    let removed = cache.gc(0).await.unwrap();
+    let removed = cache.gc(gc_options(0)).await.unwrap();
     assert_eq!((removed.versions, removed.snapshots), (1, 1));
 }
 

@@ -81,7 +81,7 @@ pub fn collect(store: &dyn Store, only: Option<&str>) -> Result<Stats> {
             Some(id) => (Some(snapshot::stored_counts(store, id)?), coverage(store, id)?),
             None => (None, vec![]),
         };
-        let last_sync = history::list(store, Some(&base_url), 1)?.into_iter().next();
+        let last_sync = history::last(store, Some(&base_url))?;
         environments.push(EnvironmentStats { base_url, detected_hash, synced_hash, synced_ms, counts, coverage, last_sync });
     }
     let versions = query_map(
@@ -126,7 +126,7 @@ pub fn collect(store: &dyn Store, only: Option<&str>) -> Result<Stats> {
         label_references,
         database_bytes: pragma("page_count")? * page_size,
         free_bytes: pragma("freelist_count")? * page_size,
-        last_sync: history::list(store, None, 1)?.into_iter().next(),
+        last_sync: history::last(store, None)?,
     })
 }
 

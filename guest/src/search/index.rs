@@ -35,7 +35,7 @@ const INSERT: &str = "INSERT INTO search_items (object_id, kind, position, name,
 pub fn data_entities(store: &dyn Store, objects: &[(i64, &DataEntity)]) -> Result<()> {
     let rows: Vec<Vec<Value>> =
         objects.iter().map(|(id, e)| item(*id, "data-entity", 0, &e.name, None, None, e.label_id.as_deref())).collect();
-    store.execute_many(INSERT, &rows)?;
+    crate::sql::execute_all(store, INSERT, rows)?;
     Ok(())
 }
 
@@ -56,7 +56,7 @@ pub fn public_entities(store: &dyn Store, objects: &[(i64, &PublicEntity)]) -> R
 pub fn enumerations(store: &dyn Store, objects: &[(i64, &Enumeration)]) -> Result<()> {
     let rows: Vec<Vec<Value>> =
         objects.iter().map(|(id, e)| item(*id, "enumeration", 0, &e.name, None, None, e.label_id.as_deref())).collect();
-    store.execute_many(INSERT, &rows)?;
+    crate::sql::execute_all(store, INSERT, rows)?;
     Ok(())
 }
 
@@ -100,6 +100,6 @@ pub fn backfill(store: &dyn Store) -> Result<()> {
         "action",
         &mut rows,
     )?;
-    store.execute_many(INSERT, &rows)?;
+    crate::sql::execute_all(store, INSERT, rows)?;
     Ok(())
 }

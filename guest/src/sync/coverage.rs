@@ -28,13 +28,41 @@ impl Coverage {
     }
 }
 
-/// Checks and normalises a language code (`en-US`, `de`, `pt-BR`).
+/// Checks a language code (`en-US`, `de`, `pt-BR`, `zh-Hans`) and puts it in the case BCP 47
+/// recommends, so that `DE-de` and `de-DE` are one language: the language subtag lower-case, a
+/// four-letter script title-case, a two-letter region upper-case, everything else (variants, and
+/// all that follows a singleton such as `x-`) lower-case.
 pub fn normalize_language(code: &str) -> Result<String, String> {
     let code = code.trim();
     let valid = !code.is_empty()
         && code.len() <= 35
-        && code.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
-    if valid { Ok(code.to_owned()) } else { Err(format!("{code:?} is not a language code (like en-US or de)")) }
+        && code.split('-').all(|part| !part.is_empty() && part.len() <= 8 && part.chars().all(|c| c.is_ascii_alphanumeric()))
+        && code.split('-').next().is_some_and(|first| first.chars().all(|c| c.is_ascii_alphabetic()));
+    if !valid {
+        let shown: String = code.chars().take(40).collect();
+        return Err(format!("{shown:?} is not a language code (like en-US or de)"));
+    }
+    let mut out = Vec::new();
+    let mut in_extension = false;
+    for (i, part) in code.split('-').enumerate() {
+        let lower = part.to_ascii_lowercase();
+        let alphabetic = part.chars().all(|c| c.is_ascii_alphabetic());
+        out.push(if i == 0 || in_extension {
+            lower
+        } else if part.len() == 1 {
+            in_extension = true;
+            lower
+        } else if part.len() == 2 && alphabetic {
+            part.to_ascii_uppercase()
+        } else if part.len() == 4 && alphabetic {
+            let mut title = lower;
+            title[..1].make_ascii_uppercase();
+            title
+        } else {
+            lower
+        });
+    }
+    Ok(out.join("-"))
 }
 
 #[cfg(test)]
@@ -58,6 +86,19 @@ mod tests {
     #[test]
     fn language_codes() {
         assert_eq!(normalize_language(" en-US ").unwrap(), "en-US");
+        for (input, want) in [
+            ("DE-de", "de-DE"),
+            ("EN-us", "en-US"),
+            ("de", "de"),
+            ("FR", "fr"),
+            ("zh-hans", "zh-Hans"),
+            ("ZH-HANT-tw", "zh-Hant-TW"),
+            ("es-419", "es-419"),
+            ("en-x-Private-US", "en-x-private-us"),
+        ] {
+            assert_eq!(normalize_language(input).unwrap(), want, "{input}");
+        }
+        assert!(normalize_language("42").is_err());
         assert!(normalize_language("en_US").is_err());
         assert!(normalize_language("").is_err());
         assert!(normalize_language("de--x").is_err());

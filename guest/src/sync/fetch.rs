@@ -2,8 +2,8 @@
 //! labels (many at once through the host's batch import).
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::odata::{self, Failure};
-use crate::ports::{Ctx, HttpResponse, Method, Progress};
+use crate::odata::{self, Failure, shorten};
+use crate::ports::{Ctx, HttpError, HttpRequest, HttpResponse, Level, Method, Progress};
 use crate::url::odata_string_literal;
 use serde_json::Value as Json;
 
@@ -24,8 +24,14 @@ impl Meter {
 /// Pages one collection can have before the loop is taken for a service fault.
 const MAX_PAGES: usize = 100_000;
 
+/// The largest collection item accepted, as JSON text. A real environment's largest public entity
+/// is well under a megabyte; an item this large is a faulty or hostile answer, and taking it in
+/// would cost memory and storage out of all proportion.
+pub const MAX_ITEM_BYTES: usize = 16 << 20;
+
 /// Fetches every item of `<base>/Metadata/<collection>`, following `@odata.nextLink`, and parses
-/// each with `parse`. An item that does not parse fails the whole fetch with its position.
+/// each with `parse`. An item that does not parse fails the whole fetch with its position. A page
+/// whose answer arrives cut off or garbled is asked for again.
 pub fn collection<T>(
     ctx: &Ctx<'_>,
     meter: &mut Meter,
@@ -42,34 +48,52 @@ pub fn collection<T>(
         ctx.check_cancelled()?;
         let request = odata::request(Method::Get, url.clone());
         let what = odata::describe(&request);
-        let response = ctx.http.send(&request).map_err(|e| e.into_error(&what))?;
-        meter.count(&response);
-        bytes += response.body.len() as u64;
-        odata::check_status(&response).map_err(|f| f.into_error(&what))?;
-        let page_of = envelope(&response.body).map_err(|m| Error::parse(format!("{what}: {m}")))?;
-        let next = page_of.next_link;
-        // Items are parsed one at a time from their raw text: a full PublicEntities answer is tens
-        // of megabytes, and a document tree of all of it would be several times that.
-        for raw in page_of.value {
-            let position = items.len() + 1;
-            let value: Json = serde_json::from_str(raw.get())
-                .map_err(|e| Error::parse(format!("{collection} item {position} is not valid JSON ({e}) (from {what})")))?;
-            let item = parse(&value).map_err(|m| Error::parse(format!("{collection} item {position}: {m} (from {what})")))?;
-            items.push(item);
-        }
+        let mut retries = 0;
+        let next = loop {
+            let response = ctx.http.send(&request).map_err(|e| e.into_error(&what))?;
+            meter.count(&response);
+            bytes += response.body.len() as u64;
+            odata::check_status(&response).map_err(|f| f.into_error(&what))?;
+            let page_of = match envelope(&response.body) {
+                Err(f) if f.is_transient() && retries < odata::TRUNCATED_RETRIES => {
+                    retries += 1;
+                    ctx.host.log(Level::Warn, &format!("{what}: {}; asking again", f.message()));
+                    continue;
+                }
+                Err(f) => return Err(Error::parse(format!("{what}: {}", f.message()))),
+                Ok(page_of) => page_of,
+            };
+            // Items are parsed one at a time from their raw text: a full PublicEntities answer is
+            // tens of megabytes, and a document tree of all of it would be several times that.
+            for raw in page_of.value {
+                let position = items.len() + 1;
+                if raw.get().len() > MAX_ITEM_BYTES {
+                    return Err(Error::parse(format!(
+                        "{collection} item {position} is {:.1} MiB of JSON; an item may have at most {} MiB (from {what})",
+                        raw.get().len() as f64 / f64::from(1 << 20),
+                        MAX_ITEM_BYTES >> 20
+                    )));
+                }
+                let value: Json = serde_json::from_str(raw.get())
+                    .map_err(|e| Error::parse(format!("{collection} item {position} is not valid JSON ({e}) (from {what})")))?;
+                let item = parse(&value).map_err(|m| Error::parse(format!("{collection} item {position}: {m} (from {what})")))?;
+                items.push(item);
+            }
+            break page_of.next_link;
+        };
         ctx.host.progress(&Progress { phase: phase.to_owned(), done: items.len() as u64, total: None, bytes: Some(bytes) });
         let Some(next) = next else { return Ok(items) };
         let next = resolve_next_link(base_url, &url, &next)?;
         if !next.starts_with(&format!("{base_url}/")) {
             return Err(Error::new(
                 ErrorKind::Service,
-                format!("{what}: @odata.nextLink leads outside the environment ({next}); refusing to follow it"),
+                format!("{what}: @odata.nextLink leads outside the environment ({}); refusing to follow it", shorten(&next)),
             ));
         }
         if !seen.insert(next.clone()) {
             return Err(Error::new(
                 ErrorKind::Service,
-                format!("{what}: @odata.nextLink repeats an earlier page ({next}) after {page} pages"),
+                format!("{what}: @odata.nextLink repeats an earlier page ({}) after {page} pages", shorten(&next)),
             ));
         }
         url = next;
@@ -86,19 +110,23 @@ struct Envelope<'a> {
 }
 
 /// The items (unparsed) and next link of a collection page. A body that is not a collection is
-/// described precisely.
-fn envelope(body: &[u8]) -> Result<Envelope<'_>, String> {
-    let text = std::str::from_utf8(body).map_err(|e| format!("the answer is not UTF-8 ({e})"))?;
+/// described precisely; one that ends early or is not JSON at all is told apart, since asking
+/// again may help.
+fn envelope(body: &[u8]) -> Result<Envelope<'_>, Failure> {
+    let text = std::str::from_utf8(body).map_err(|e| Failure::Garbled(format!("the answer is not UTF-8 ({e})")))?;
     match serde_json::from_str::<Envelope<'_>>(text) {
         Ok(page) => Ok(page),
         Err(error) => Err(match serde_json::from_str::<Json>(text) {
-            Err(e) => format!("response is not valid JSON ({e})"),
-            Ok(Json::Object(o)) => match o.get("value") {
+            Err(e) if odata::ends_early(&e) => {
+                Failure::Truncated(format!("the answer ends before its JSON is complete ({} bytes; {e})", body.len()))
+            }
+            Err(e) => Failure::Garbled(format!("response is not valid JSON ({e})")),
+            Ok(Json::Object(o)) => Failure::Body(match o.get("value") {
                 None => "the answer has no \"value\" collection".to_owned(),
                 Some(v) if !v.is_array() => format!("\"value\" is {}, expected an array", odata::kind_of(v)),
                 Some(_) => format!("the collection could not be read ({error})"),
-            },
-            Ok(other) => format!("expected a collection object, found {}", odata::kind_of(&other)),
+            }),
+            Ok(other) => Failure::Body(format!("expected a collection object, found {}", odata::kind_of(&other))),
         }),
     }
 }
@@ -127,38 +155,44 @@ pub enum LabelAnswer {
     Text(String),
     /// The service has no text for this id in this language.
     Missing,
-    /// The request failed; the message names the label and why.
-    Failed(Error),
+    /// The request failed; the message names the label and why, and the flag says whether
+    /// asking again may help (the answer arrived cut off or garbled).
+    Failed(Error, bool),
 }
 
-/// Fetches labels concurrently (one request each, batched through the host).
-pub fn labels(ctx: &Ctx<'_>, meter: &mut Meter, base_url: &str, language: &str, ids: &[String]) -> Vec<LabelAnswer> {
-    let requests: Vec<_> = ids.iter().map(|id| odata::request(Method::Get, label_url(base_url, id, language))).collect();
-    let answers = ctx.http.send_batch(&requests);
-    answers
-        .into_iter()
-        .zip(&requests)
-        .zip(ids)
-        .map(|((answer, request), id)| {
-            let what = format!("label {id} ({language}), {}", odata::describe(request));
-            let response = match answer {
-                Ok(r) => r,
-                Err(e) => return LabelAnswer::Failed(e.into_error(&what)),
-            };
-            meter.count(&response);
-            if response.status == 404 {
-                return LabelAnswer::Missing;
-            }
-            if let Err(f) = odata::check_status(&response) {
-                return LabelAnswer::Failed(f.into_error(&what));
-            }
-            match label_text(&response.body) {
-                Ok(Some(text)) => LabelAnswer::Text(text),
-                Ok(None) => LabelAnswer::Missing,
-                Err(f) => LabelAnswer::Failed(f.into_error(&what)),
-            }
-        })
-        .collect()
+/// The request for one label's text.
+pub fn label_request(base_url: &str, label_id: &str, language: &str) -> HttpRequest {
+    odata::request(Method::Get, label_url(base_url, label_id, language))
+}
+
+/// Reads one label's answer (and counts it).
+pub fn label_answer(
+    meter: &mut Meter,
+    request: &HttpRequest,
+    id: &str,
+    language: &str,
+    answer: Result<HttpResponse, HttpError>,
+) -> LabelAnswer {
+    let what = format!("label {id} ({language}), {}", odata::describe(request));
+    let response = match answer {
+        Ok(r) => r,
+        Err(e) => return LabelAnswer::Failed(e.into_error(&what), false),
+    };
+    meter.count(&response);
+    if response.status == 404 {
+        return LabelAnswer::Missing;
+    }
+    if let Err(f) = odata::check_status(&response) {
+        return LabelAnswer::Failed(f.into_error(&what), false);
+    }
+    match label_text(&response.body) {
+        Ok(Some(text)) => LabelAnswer::Text(text),
+        Ok(None) => LabelAnswer::Missing,
+        Err(f) => {
+            let transient = f.is_transient();
+            LabelAnswer::Failed(f.into_error(&what), transient)
+        }
+    }
 }
 
 /// `{"Id": ..., "Language": ..., "Value": "text"}`; also accepted inside a one-item collection.
@@ -208,10 +242,12 @@ mod tests {
         assert_eq!(page.value[1].get(), r#"{"Name": "B"}"#);
         assert_eq!(page.next_link.as_deref(), Some("http://h/n"));
         assert!(envelope(br#"{"value": []}"#).unwrap().next_link.is_none());
-        assert_eq!(envelope(br#"{"odata": 1}"#).err().unwrap(), "the answer has no \"value\" collection");
-        assert_eq!(envelope(br#"{"value": 3}"#).err().unwrap(), "\"value\" is a number, expected an array");
-        assert_eq!(envelope(br#"[1]"#).err().unwrap(), "expected a collection object, found an array");
-        assert!(envelope(b"<html>").err().unwrap().starts_with("response is not valid JSON"));
+        let message = |body: &[u8]| envelope(body).err().unwrap().message().to_owned();
+        assert_eq!(message(br#"{"odata": 1}"#), "the answer has no \"value\" collection");
+        assert_eq!(message(br#"{"value": 3}"#), "\"value\" is a number, expected an array");
+        assert_eq!(message(br#"[1]"#), "expected a collection object, found an array");
+        assert!(matches!(envelope(b"<html>"), Err(Failure::Garbled(m)) if m.starts_with("response is not valid JSON")));
+        assert!(matches!(envelope(br#"{"value": [{"Name": "A"}, {"Na"#), Err(Failure::Truncated(_))));
     }
 
     #[test]

@@ -34,10 +34,9 @@ pub struct SyncRun {
 pub fn start(store: &dyn Store, base_url: &str, requested: &str, languages: &str, now_ms: i64) -> Result<i64> {
     exec(
         store,
-        "UPDATE sync_runs SET outcome = 'interrupted', finished_ms = COALESCE(finished_ms, ?2),
-            error = COALESCE(error, 'the process ended before the sync finished')
+        "UPDATE sync_runs SET outcome = 'interrupted', finished_ms = COALESCE(finished_ms, ?2), error = COALESCE(error, ?3)
          WHERE base_url = ?1 AND outcome = 'running'",
-        &params![base_url, now_ms],
+        &params![base_url, now_ms, INTERRUPTED],
     )?;
     Ok(query_opt(
         store,
@@ -48,14 +47,40 @@ pub fn start(store: &dyn Store, base_url: &str, requested: &str, languages: &str
     .unwrap_or_default())
 }
 
-pub fn planned(store: &dyn Store, run: i64, modules_hash: &str, strategy: &str, reason: &str) -> Result<()> {
+/// Records the plan: the version, the strategy and why, and the languages the environment will
+/// cover (which may differ from those asked for: covered languages are kept, dropped ones go).
+pub fn planned(store: &dyn Store, run: i64, modules_hash: &str, strategy: &str, reason: &str, languages: &str) -> Result<()> {
     exec(
         store,
-        "UPDATE sync_runs SET modules_hash = ?2, strategy = ?3, reason = ?4 WHERE id = ?1",
-        &params![run, modules_hash, strategy, reason],
+        "UPDATE sync_runs SET modules_hash = ?2, strategy = ?3, reason = ?4, languages = ?5 WHERE id = ?1",
+        &params![run, modules_hash, strategy, reason, languages],
     )?;
     Ok(())
 }
+
+/// The name of the lease a sync of `base_url` holds while it runs, so that no other starts.
+pub fn sync_lease(base_url: &str) -> String {
+    format!("sync:{base_url}")
+}
+
+/// The name of the second lease a sync holds while it runs: a reader that can take it knows the
+/// process that recorded a run as running is gone. Readers never touch the first, so they cannot
+/// make a sync believe another one runs.
+pub fn alive_lease(base_url: &str) -> String {
+    format!("alive:{base_url}")
+}
+
+/// A run recorded as running whose process is gone (its lease is free) was interrupted: reads
+/// report it so without writing; the next sync of the environment records it.
+fn settle_running(store: &dyn Store, mut run: SyncRun) -> SyncRun {
+    if run.outcome == "running" && matches!(store.try_lock(&alive_lease(&run.base_url)), Ok(Some(_))) {
+        run.outcome = "interrupted".to_owned();
+        run.error.get_or_insert_with(|| INTERRUPTED.to_owned());
+    }
+    run
+}
+
+const INTERRUPTED: &str = "the process ended before the sync finished";
 
 pub fn finish(store: &dyn Store, run: &SyncRun) -> Result<()> {
     exec(
@@ -85,17 +110,31 @@ pub fn finish(store: &dyn Store, run: &SyncRun) -> Result<()> {
 
 /// The run of `base_url` in progress, if any (for the message a second sync gets).
 pub fn running(store: &dyn Store, base_url: &str) -> Result<Option<SyncRun>> {
-    Ok(list(store, Some(base_url), 50)?.into_iter().find(|r| r.outcome == "running"))
+    Ok(select(store, "outcome = 'running' AND base_url = ?1", &params![base_url, 1i64])?.into_iter().next())
 }
 
-/// Runs, newest first.
+/// Runs, newest first; a run whose process is gone shows as interrupted.
 pub fn list(store: &dyn Store, base_url: Option<&str>, limit: u32) -> Result<Vec<SyncRun>> {
+    let runs = select(store, "(?1 IS NULL OR base_url = ?1)", &params![base_url, limit])?;
+    Ok(runs.into_iter().map(|r| settle_running(store, r)).collect())
+}
+
+/// The latest run that was not a dry run, of one environment or of all.
+pub fn last(store: &dyn Store, base_url: Option<&str>) -> Result<Option<SyncRun>> {
+    let runs = select(store, "(?1 IS NULL OR base_url = ?1) AND outcome <> 'planned'", &params![base_url, 1i64])?;
+    Ok(runs.into_iter().next().map(|r| settle_running(store, r)))
+}
+
+/// Runs matching `filter` (over `?1`), newest first, at most `?2`.
+fn select(store: &dyn Store, filter: &str, params: &[crate::ports::Value]) -> Result<Vec<SyncRun>> {
     query_map(
         store,
-        "SELECT id, base_url, modules_hash, requested_strategy, strategy, reason, languages, started_ms, finished_ms, outcome, error,
-                requests, bytes, objects_fetched, objects_written, objects_reused, labels_fetched, labels_reused, labels_missing, snapshot_id
-         FROM sync_runs WHERE (?1 IS NULL OR base_url = ?1) ORDER BY started_ms DESC, id DESC LIMIT ?2",
-        &params![base_url, limit],
+        &format!(
+            "SELECT id, base_url, modules_hash, requested_strategy, strategy, reason, languages, started_ms, finished_ms, outcome, error,
+                    requests, bytes, objects_fetched, objects_written, objects_reused, labels_fetched, labels_reused, labels_missing, snapshot_id
+             FROM sync_runs WHERE {filter} ORDER BY started_ms DESC, id DESC LIMIT ?2"
+        ),
+        params,
         |r| {
             let n = |i| r.int(i).map(|v| v as u64);
             Ok(SyncRun {

@@ -33,8 +33,11 @@ pub const DEFAULT_LANGUAGE: &str = "en-US";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncOptions {
     pub strategy: Strategy,
-    /// Label languages to cover; empty means `en-US`.
+    /// Label languages to cover; empty means `en-US` (or, when the environment is synced already,
+    /// the languages it covers).
     pub languages: Vec<String>,
+    /// Languages to stop covering.
+    pub drop_languages: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -77,21 +80,34 @@ pub fn entity_phase(kind: Kind) -> &'static str {
 
 pub fn sync(ctx: &Ctx<'_>, base_url: &str, options: &SyncOptions) -> Result<SyncReport> {
     let base_url = normalize_base_url(base_url)?;
-    let mut languages = BTreeSet::new();
-    for l in &options.languages {
-        languages.insert(normalize_language(l).map_err(Error::invalid_input)?);
+    let normalize = |list: &[String]| -> Result<BTreeSet<String>> {
+        list.iter().map(|l| normalize_language(l).map_err(Error::invalid_input)).collect()
+    };
+    let mut languages = normalize(&options.languages)?;
+    let drop = normalize(&options.drop_languages)?;
+    if let Some(both) = languages.iter().find(|l| drop.contains(*l)) {
+        return Err(Error::invalid_input(format!("{both} is both asked for and to be dropped")));
     }
-    if languages.is_empty() {
+    if languages.is_empty() && drop.is_empty() {
         languages.insert(DEFAULT_LANGUAGE.to_owned());
     }
-    let Some(_environment_lease) = ctx.store.try_lock(&format!("sync:{base_url}"))? else {
+    let Some(_environment_lease) = environment_lease(ctx, &base_url)? else {
+        let now = ctx.host.now_ms();
         let since = history::running(ctx.store, &base_url)?
-            .map(|r| format!(" (started at {} ms since the epoch, run {})", r.started_ms, r.id))
+            .map(|r| {
+                format!(
+                    " (run {}, started {}, {} ago)",
+                    r.id,
+                    crate::time::rfc3339(r.started_ms),
+                    crate::time::duration(now - r.started_ms)
+                )
+            })
             .unwrap_or_default();
         return Err(Error::new(ErrorKind::Conflict, format!("another sync of {base_url} is running{since}; wait for it to finish")));
     };
     let started = ctx.host.now_ms();
     let language_list = languages.iter().cloned().collect::<Vec<_>>().join(",");
+    let options = &SyncOptions { drop_languages: drop.into_iter().collect(), ..options.clone() };
     let run_id = history::start(ctx.store, &base_url, options.strategy.as_str(), &language_list, started)?;
     let mut meter = Meter::default();
     let mut record = SyncRun { id: run_id, outcome: "running".to_owned(), ..SyncRun::default() };
@@ -143,10 +159,11 @@ fn run(
             version_id: recorded.version_id,
             strategy: options.strategy,
             languages,
+            drop: &options.drop_languages.iter().cloned().collect(),
             modules: &detected.modules.modules,
         },
     )?;
-    history::planned(ctx.store, run_id, &detected.modules_hash, plan.planned.as_str(), &plan.reason)?;
+    history::planned(ctx.store, run_id, &detected.modules_hash, plan.planned.as_str(), &plan.reason, &plan.coverage.languages_text())?;
     let mut report = SyncReport {
         run_id,
         base_url: base_url.to_owned(),
@@ -237,14 +254,17 @@ fn build(
             let counts = match kind {
                 Kind::DataEntity => {
                     let items = fetch::collection(ctx, meter, base_url, kind.collection(), phase, parse::data_entity)?;
+                    let items = unique(items, kind, &mut report.warnings);
                     write::write_phase(ctx.store, snapshot_id, phase, &items, ctx.host.now_ms())?
                 }
                 Kind::PublicEntity => {
                     let items = fetch::collection(ctx, meter, base_url, kind.collection(), phase, parse::public_entity)?;
+                    let items = unique(items, kind, &mut report.warnings);
                     write::write_phase(ctx.store, snapshot_id, phase, &items, ctx.host.now_ms())?
                 }
                 Kind::Enumeration => {
                     let items = fetch::collection(ctx, meter, base_url, kind.collection(), phase, parse::enumeration)?;
+                    let items = unique(items, kind, &mut report.warnings);
                     write::write_phase(ctx.store, snapshot_id, phase, &items, ctx.host.now_ms())?
                 }
             };
@@ -254,6 +274,7 @@ fn build(
     for language in &plan.languages {
         ctx.check_cancelled()?;
         let counts = labels::run(ctx, meter, base_url, snapshot_id, &language.language, language.carry_from)?;
+        report.warnings.extend(counts.warning(&language.language));
         record.labels_fetched += counts.fetched;
         record.labels_reused += counts.reused;
         record.labels_missing += counts.missing;
@@ -268,6 +289,60 @@ fn build(
     ctx.check_cancelled()?;
     snapshot::complete(ctx.store, snapshot_id, environment_id, ctx.host.now_ms())?;
     Ok(snapshot_id)
+}
+
+/// Takes the environment's sync lease (`None`: another sync holds it), and with it the lease that
+/// tells readers this sync's process is alive. Readers only ever try the second, and hold it for an
+/// instant, so taking it is only a matter of asking again.
+fn environment_lease(ctx: &Ctx<'_>, base_url: &str) -> Result<Option<[Box<dyn crate::ports::Lease>; 2]>> {
+    let Some(sync) = ctx.store.try_lock(&history::sync_lease(base_url))? else { return Ok(None) };
+    for _ in 0..10_000 {
+        if let Some(alive) = ctx.store.try_lock(&history::alive_lease(base_url))? {
+            return Ok(Some([sync, alive]));
+        }
+    }
+    Err(Error::new(ErrorKind::Conflict, format!("could not take the lease that marks a sync of {base_url} as alive")))
+}
+
+/// Leaves out items that repeat an earlier item's name (a service's paging fault can send one
+/// twice): they would be counted twice and make names ambiguous. The first is kept; a warning says
+/// how many were left out, which, and whether any differed from the one kept.
+fn unique<T: write::StoredObject + PartialEq>(items: Vec<T>, kind: Kind, warnings: &mut Vec<String>) -> Vec<T> {
+    let mut first: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut kept: Vec<T> = Vec::with_capacity(items.len());
+    let mut repeated: Vec<String> = Vec::new();
+    let mut differing = 0usize;
+    for item in items {
+        match first.get(item.name()) {
+            Some(&at) => {
+                if kept[at] != item {
+                    differing += 1;
+                }
+                repeated.push(item.name().to_owned());
+            }
+            None => {
+                first.insert(item.name().to_owned(), kept.len());
+                kept.push(item);
+            }
+        }
+    }
+    if !repeated.is_empty() {
+        let shown: Vec<&str> = repeated.iter().take(5).map(String::as_str).collect();
+        let more = if repeated.len() > shown.len() { format!(" and {} more", repeated.len() - shown.len()) } else { String::new() };
+        let differ = match differing {
+            0 => "each the same as the first".to_owned(),
+            n => format!("{n} of them different from the first, which is kept"),
+        };
+        warnings.push(format!(
+            "{}: {} item{} repeated an earlier item's name and {} left out ({}{more}; {differ})",
+            kind.collection(),
+            repeated.len(),
+            if repeated.len() == 1 { "" } else { "s" },
+            if repeated.len() == 1 { "was" } else { "were" },
+            shown.join(", ")
+        ));
+    }
+    kept
 }
 
 fn add_objects(report: &mut SyncReport, record: &mut SyncRun, phase: &str, counts: WriteCounts) {

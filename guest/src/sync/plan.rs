@@ -125,6 +125,9 @@ pub struct Inputs<'a> {
     pub strategy: Strategy,
     /// Languages asked for on this run.
     pub languages: &'a BTreeSet<String>,
+    /// Languages to stop covering (compared without regard to case, so that a code stored before
+    /// codes were normalised can be dropped too).
+    pub drop: &'a BTreeSet<String>,
     /// The modules of the version being synced, to describe an incremental base.
     pub modules: &'a [Module],
 }
@@ -133,18 +136,29 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
     let current = snapshot::of_environment(store, input.environment_id)?;
     let same_version = snapshot::complete_for_version(store, input.version_id)?;
     let best = same_version.iter().find(|s| s.coverage.entities);
-    // Languages are kept once asked for: a later sync refreshes them too.
+    // Languages are kept once asked for (a later sync refreshes them too), until dropped.
+    let dropped = |l: &str| input.drop.iter().any(|d| d.eq_ignore_ascii_case(l));
     let mut languages = input.languages.clone();
     if let Some(c) = &current {
-        languages.extend(c.coverage.languages.iter().cloned());
+        languages.extend(
+            c.coverage
+                .languages
+                .iter()
+                .filter(|l| !dropped(l))
+                .map(|l| super::coverage::normalize_language(l).unwrap_or_else(|_| l.clone())),
+        );
     }
+    languages.retain(|l| !dropped(l));
     let wanted = Coverage { entities: true, languages: languages.clone() };
+    // A snapshot that still covers a dropped language does not do: the environment must end up on
+    // one without it.
+    let acceptable = |c: &Coverage| c.covers(&wanted) && !c.languages.iter().any(|l| dropped(l));
     let fetch_all =
         |carry: Option<i64>| languages.iter().map(|l| LanguagePlan { language: l.clone(), carry_from: carry }).collect::<Vec<_>>();
 
     match input.strategy {
         Strategy::Auto => {
-            if let Some(c) = current.as_ref().filter(|c| c.version_id == input.version_id && c.coverage.covers(&wanted)) {
+            if let Some(c) = current.as_ref().filter(|c| c.version_id == input.version_id && acceptable(&c.coverage)) {
                 let mut plan = Plan::new(
                     Planned::UpToDate,
                     format!("the cached snapshot is of this version and has {}", c.coverage.describe()),
@@ -153,7 +167,7 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
                 plan.target = Some(c.clone());
                 return Ok(plan);
             }
-            if let Some(s) = same_version.iter().find(|s| s.coverage.covers(&wanted)) {
+            if let Some(s) = same_version.iter().find(|s| acceptable(&s.coverage)) {
                 let others = sharing(store, s.id)?;
                 let reason = if others.is_empty() {
                     format!("this version is already cached with {}", s.coverage.describe())
@@ -167,15 +181,21 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
             }
             if let Some(best) = best {
                 let missing: Vec<&String> = wanted.languages.difference(&best.coverage.languages).collect();
-                let mut plan = Plan::new(
-                    Planned::LabelsOnly,
+                let reason = if missing.is_empty() {
+                    format!(
+                        "this version is cached with {}; a snapshot without {} is made from it, nothing is fetched",
+                        best.coverage.describe(),
+                        input.drop.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                } else {
                     format!(
                         "this version is cached with {}; fetching labels for {}",
                         best.coverage.describe(),
                         missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                    Coverage { entities: true, languages: best.coverage.languages.union(&wanted.languages).cloned().collect() },
-                );
+                    )
+                };
+                let languages = best.coverage.languages.union(&wanted.languages).filter(|l| !dropped(l)).cloned().collect();
+                let mut plan = Plan::new(Planned::LabelsOnly, reason, Coverage { entities: true, languages });
                 plan.objects_from = Some(best.clone());
                 plan.languages = plan
                     .coverage
@@ -215,7 +235,8 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
         }
         Strategy::EntitiesOnly => {
             // Labels this version already has are kept for the ids still referenced.
-            let kept = best.map(|b| b.coverage.languages.clone()).unwrap_or_default();
+            let mut kept = best.map(|b| b.coverage.languages.clone()).unwrap_or_default();
+            kept.retain(|l| !dropped(l));
             let mut plan = Plan::new(Planned::EntitiesOnly, "asked for".to_owned(), Coverage { entities: true, languages: kept.clone() });
             plan.fetch_entities = true;
             plan.languages = kept.iter().map(|l| LanguagePlan { language: l.clone(), carry_from: best.map(|b| b.id) }).collect();
@@ -225,7 +246,10 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
             let best = best.ok_or_else(|| {
                 Error::invalid_input("--strategy labels-only needs this version's entities in the cache, and they are not; run a sync with auto, full or entities-only first")
             })?;
-            let coverage = Coverage { entities: true, languages: best.coverage.languages.union(input.languages).cloned().collect() };
+            let coverage = Coverage {
+                entities: true,
+                languages: best.coverage.languages.union(input.languages).filter(|l| !dropped(l)).cloned().collect(),
+            };
             let mut plan = Plan::new(
                 Planned::LabelsOnly,
                 format!("asked for: labels for {}", input.languages.iter().cloned().collect::<Vec<_>>().join(", ")),

@@ -41,7 +41,7 @@ pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: 
             }
         }
         let rows: Vec<Vec<Value>> = fresh.iter().map(|(i, o)| row![kind, o.name(), &hashes[*i]]).collect();
-        store.execute_many("INSERT INTO objects (kind, name, hash) VALUES (?1, ?2, ?3)", &rows)?;
+        crate::sql::execute_all(store, "INSERT INTO objects (kind, name, hash) VALUES (?1, ?2, ?3)", rows)?;
         let fresh_hashes: Vec<String> = fresh.iter().map(|(i, _)| hashes[*i].clone()).collect();
         ids.extend(existing_ids(store, kind, &fresh_hashes)?);
         let with_ids: Vec<(i64, &T)> = fresh.iter().map(|(i, o)| (ids[&hashes[*i]], *o)).collect();
@@ -52,9 +52,10 @@ pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: 
             .enumerate()
             .map(|(position, (o, hash))| row![snapshot_id, kind, position, o.name(), ids[hash]])
             .collect();
-        store.execute_many(
+        crate::sql::execute_all(
+            store,
             "INSERT INTO snapshot_objects (snapshot_id, kind, position, name, object_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-            &rows,
+            rows,
         )?;
         mark_phase(store, snapshot_id, phase, objects.len() as u64, now_ms)?;
         Ok(WriteCounts { fetched: objects.len() as u64, written: fresh.len() as u64, reused: (objects.len() - fresh.len()) as u64 })
@@ -97,10 +98,11 @@ impl StoredObject for DataEntity {
                 ]
             })
             .collect();
-        store.execute_many(
+        crate::sql::execute_all(
+            store,
             "INSERT INTO data_entities (object_id, name, public_entity_name, public_collection_name, label_id, category,
                 data_service_enabled, data_management_enabled, is_read_only) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            &rows,
+            rows,
         )?;
         crate::search::index::data_entities(store, objects)
     }
@@ -246,10 +248,11 @@ impl StoredObject for Enumeration {
                 members.push(row![*id, i, &m.name, m.value, m.label_id.as_deref(), m.configuration_enabled]);
             }
         }
-        store.execute_many("INSERT INTO enumerations (object_id, name, label_id) VALUES (?1, ?2, ?3)", &enums)?;
-        store.execute_many(
+        crate::sql::execute_all(store, "INSERT INTO enumerations (object_id, name, label_id) VALUES (?1, ?2, ?3)", enums)?;
+        crate::sql::execute_all(
+            store,
             "INSERT INTO enumeration_members (object_id, position, name, value, label_id, configuration_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            &members,
+            members,
         )?;
         crate::search::index::enumerations(store, objects)
     }

@@ -56,12 +56,13 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         "environment", "strategy", "requests", "received", "objects written", "reused", "labels fetched", "reused", "seconds"
     );
 
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime().await?;
     let mut cache = Cache::open(&runtime, ctx.options(database)).await?;
     let mut reports: Vec<SyncReport> = Vec::new();
     for (i, url) in urls.iter().enumerate() {
         let started = Instant::now();
-        let r = cache.sync(url, SyncOptions { strategy: Strategy::Auto, languages: vec![], dry_run: false }).await?;
+        let r =
+            cache.sync(url, SyncOptions { strategy: Strategy::Auto, languages: vec![], drop_languages: vec![], dry_run: false }).await?;
         let (mut written, mut reused, mut fetched, mut labels_reused) = (0, 0, 0, 0);
         if r.phases.is_empty() {
             // Linked (or up to date): everything the environment reads is reused.

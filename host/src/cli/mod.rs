@@ -14,11 +14,14 @@ mod version;
 use crate::auth::{AuthMode, Authenticator, ClientCredentials};
 use crate::cache::{Cache, CacheOptions, CoreError, ErrorKind};
 use crate::cancel::CancelToken;
-use crate::logging::{self, Level};
+use crate::imports::store::Access;
+use crate::logging;
+use crate::policy::Origin;
 use crate::runtime::{Runtime, RuntimeConfig};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 #[derive(Parser, Debug)]
 #[command(name = "d365meta", version, about = "A metadata cache for Dynamics 365 Finance & Operations environments")]
@@ -39,6 +42,12 @@ pub struct Cli {
     /// AZURE_CLIENT_SECRET): auto = to every environment that is not on loopback.
     #[arg(long, global = true, value_enum, default_value_t = AuthArg::Auto)]
     auth: AuthArg,
+
+    /// The largest response accepted from an environment, in MiB (a real environment's largest
+    /// answer is tens of MiB).
+    #[arg(long, global = true, value_name = "MIB", default_value_t = crate::imports::http::DEFAULT_MAX_RESPONSE_MIB,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_response_mb: u64,
 
     #[command(subcommand)]
     command: Command,
@@ -61,6 +70,8 @@ enum Command {
     History(sync::HistoryArgs),
     /// Remove versions, snapshots, objects and labels nothing references any more.
     Gc(sync::GcArgs),
+    /// Remove an environment and its recorded syncs from the cache (gc then frees what only it used).
+    Forget(sync::ForgetArgs),
     /// Show a data entity or public entity (by name or entity set name), with its counterpart.
     Entity(read::EntityArgs),
     /// Show an enumeration and its members.
@@ -81,15 +92,32 @@ enum Command {
     Demo(demo::Args),
 }
 
+impl Command {
+    /// The command's name as typed, for the log.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Version(_) => "version",
+            Command::Sync(_) => "sync",
+            Command::History(_) => "history",
+            Command::Gc(_) => "gc",
+            Command::Forget(_) => "forget",
+            Command::Entity(_) => "entity",
+            Command::Enum(_) => "enum",
+            Command::Action(_) => "action",
+            Command::Label(_) => "label",
+            Command::Search(_) => "search",
+            Command::Stats(_) => "stats",
+            Command::Envs => "envs",
+            Command::Simulate(_) => "simulate",
+            Command::Demo(_) => "demo",
+        }
+    }
+}
+
 /// Runs the tool and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    logging::set_max_level(match cli.verbose {
-        0 => Level::Warn,
-        1 => Level::Info,
-        2 => Level::Debug,
-        _ => Level::Trace,
-    });
+    logging::init(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -99,7 +127,10 @@ pub fn main() -> i32 {
     };
     let cancel = CancelToken::new();
     runtime.spawn(watch_ctrl_c(cancel.clone()));
-    let result = runtime.block_on(run(cli, cancel.clone()));
+    let span = tracing::info_span!("command", name = cli.command.name());
+    let result = runtime.block_on(run(cli, cancel.clone()).instrument(span));
+    // Work left behind (a component still compiling when Ctrl-C came) must not hold up the exit.
+    runtime.shutdown_background();
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -137,12 +168,13 @@ fn exit_code(e: &anyhow::Error, cancel: &CancelToken) -> i32 {
 }
 
 async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
-    let ctx = Context { cache_path: cli.cache.clone(), json: cli.json, auth: cli.auth, cancel };
+    let ctx = Context { cache_path: cli.cache.clone(), json: cli.json, auth: cli.auth, max_response_mb: cli.max_response_mb, cancel };
     match cli.command {
         Command::Version(args) => version::run(&ctx, args).await,
         Command::Sync(args) => sync::sync(&ctx, args).await,
         Command::History(args) => sync::history(&ctx, args).await,
         Command::Gc(args) => sync::gc(&ctx, args).await,
+        Command::Forget(args) => sync::forget(&ctx, args).await,
         Command::Entity(args) => read::entity(&ctx, args).await,
         Command::Enum(args) => read::enumeration(&ctx, args).await,
         Command::Action(args) => read::action(&ctx, args).await,
@@ -160,6 +192,7 @@ pub(crate) struct Context {
     cache_path: Option<PathBuf>,
     json: bool,
     auth: AuthArg,
+    max_response_mb: u64,
     cancel: CancelToken,
 }
 
@@ -168,8 +201,14 @@ impl Context {
         self.cache_path.clone().unwrap_or_else(crate::paths::default_database)
     }
 
-    fn runtime(&self) -> anyhow::Result<Runtime> {
-        Runtime::new(RuntimeConfig::default())
+    /// The runtime, with the component compiled or loaded. Compiling can take seconds on a slow
+    /// machine the first time; Ctrl-C meanwhile ends the command at once (nothing is written yet).
+    async fn runtime(&self) -> anyhow::Result<Runtime> {
+        let starting = tokio::task::spawn_blocking(|| Runtime::new(RuntimeConfig::default()));
+        tokio::select! {
+            runtime = starting => runtime?,
+            () = self.cancel.cancelled() => Err(CoreError { kind: ErrorKind::Cancelled, message: "cancelled while starting".to_owned() }.into()),
+        }
     }
 
     fn options(&self, database: PathBuf) -> CacheOptions {
@@ -181,14 +220,41 @@ impl Context {
         let mut options = CacheOptions::new(database);
         options.auth = Arc::new(Authenticator::new(mode, ClientCredentials::from_env()));
         options.cancel = self.cancel.clone();
+        options.http.max_body_bytes = self.max_response_mb << 20;
         options
     }
 
-    /// The cache at `--cache`, and the runtime it runs in, which must outlive it (its epoch thread
-    /// enforces the component's CPU limit).
+    /// The cache at `--cache` for a command that writes, and the runtime it runs in, which must
+    /// outlive it (its epoch thread enforces the component's CPU limit).
     async fn open(&self) -> anyhow::Result<(Runtime, Cache)> {
-        let runtime = self.runtime()?;
+        let runtime = self.runtime().await?;
         let cache = Cache::open(&runtime, self.options(self.database())).await?;
         Ok((runtime, cache))
     }
+
+    /// The cache for a command that only reads: opened read-only, so that it is never changed (nor
+    /// created) and a file the user may only read can be read.
+    async fn open_read(&self) -> anyhow::Result<(Runtime, Cache)> {
+        let runtime = self.runtime().await?;
+        let mut options = self.options(self.database());
+        options.access = Access::ReadOnly;
+        let cache = Cache::open(&runtime, options).await?;
+        Ok((runtime, cache))
+    }
+}
+
+/// The longest base URL accepted; real ones are under a hundred characters.
+const MAX_BASE_URL: usize = 2048;
+
+/// Checks a base URL the user typed before anything is opened or created, so that a mistyped URL
+/// leaves no trace; the message shows a long URL cut short.
+pub(crate) fn check_base_url(url: &str) -> Result<(), CoreError> {
+    let shown = crate::imports::http::shorten(url);
+    let invalid = |why: String| CoreError { kind: ErrorKind::InvalidInput, message: format!("base URL {shown:?}: {why}") };
+    if url.len() > MAX_BASE_URL {
+        return Err(invalid(format!("{} bytes long; a base URL has at most {MAX_BASE_URL}", url.len())));
+    }
+    Origin::parse(url)
+        .map_err(|_| invalid("expected an http:// or https:// URL with a host, like https://contoso.operations.dynamics.com".to_owned()))?;
+    Ok(())
 }

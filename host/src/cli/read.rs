@@ -135,7 +135,7 @@ fn signature(a: &Action) -> String {
 }
 
 pub async fn entity(ctx: &Context, args: EntityArgs) -> anyhow::Result<()> {
-    let (_runtime, mut cache) = ctx.open().await?;
+    let (_runtime, mut cache) = ctx.open_read().await?;
     let r = cache.get_entity(&args.name, args.scope.options(false)).await?;
     let found = r.data_entity.is_some() || r.public_entity.is_some();
     if ctx.json {
@@ -256,7 +256,7 @@ pub struct EnumArgs {
 }
 
 pub async fn enumeration(ctx: &Context, args: EnumArgs) -> anyhow::Result<()> {
-    let (_runtime, mut cache) = ctx.open().await?;
+    let (_runtime, mut cache) = ctx.open_read().await?;
     let r = cache.get_enumeration(&args.name, args.scope.options(false)).await?;
     if ctx.json {
         print_json(&json!({
@@ -296,7 +296,7 @@ pub struct ActionArgs {
 }
 
 pub async fn action(ctx: &Context, args: ActionArgs) -> anyhow::Result<()> {
-    let (_runtime, mut cache) = ctx.open().await?;
+    let (_runtime, mut cache) = ctx.open_read().await?;
     let r = cache.get_action(&args.name, args.entity.as_deref(), args.scope.options(false)).await?;
     if ctx.json {
         print_json(&json!({"env": r.env, "actions": r.actions.iter().map(action_json).collect::<Vec<_>>(), "suggestions": r.suggestions}));
@@ -328,7 +328,7 @@ pub struct LabelArgs {
 }
 
 pub async fn label(ctx: &Context, args: LabelArgs) -> anyhow::Result<()> {
-    let (_runtime, mut cache) = ctx.open().await?;
+    let (_runtime, mut cache) = ctx.open_read().await?;
     let r = cache.get_label(&args.id, &args.lang, vec!["en-US".to_owned()], args.env.as_deref()).await?;
     if ctx.json {
         print_json(&json!({
@@ -419,7 +419,7 @@ fn parse_filters(raw: &[String]) -> anyhow::Result<SearchFilters> {
 
 pub async fn search(ctx: &Context, args: SearchArgs) -> anyhow::Result<()> {
     let filters = parse_filters(&args.filters)?;
-    let (_runtime, mut cache) = ctx.open().await?;
+    let (_runtime, mut cache) = ctx.open_read().await?;
     let query = SearchQuery {
         text: args.text.clone(),
         kinds: args.kinds.clone(),
@@ -445,7 +445,15 @@ pub async fn search(ctx: &Context, args: SearchArgs) -> anyhow::Result<()> {
         println!("No matches for {:?} in {} ({} in all).", args.text, r.env, r.total);
         return Ok(());
     }
-    println!("{} matches for {:?} in {}; showing {}-{}", r.total, args.text, r.env, args.offset + 1, args.offset as usize + r.hits.len());
+    println!(
+        "{} {} for {:?} in {}; showing {}-{}",
+        r.total,
+        if r.total == 1 { "match" } else { "matches" },
+        args.text,
+        r.env,
+        args.offset + 1,
+        args.offset as usize + r.hits.len()
+    );
     let width = r.hits.iter().map(|h| h.name.len() + h.entity.as_ref().map_or(0, |e| e.len() + 1)).max().unwrap_or(4);
     for h in &r.hits {
         let name = match &h.entity {
@@ -472,7 +480,7 @@ pub struct StatsArgs {
 }
 
 pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {
-    let (_runtime, mut cache) = ctx.open().await?;
+    let (_runtime, mut cache) = ctx.open_read().await?;
     let s = cache.stats(args.env.as_deref()).await?;
     if ctx.json {
         print_json(&json!({
@@ -497,7 +505,15 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {
         }));
         return Ok(());
     }
-    println!("Database      {} ({} free)", human_bytes(s.database_bytes), human_bytes(s.free_bytes));
+    if s.free_bytes > 0 {
+        println!(
+            "Database      {} ({} free; `d365meta gc --vacuum` gives it back)",
+            human_bytes(s.database_bytes),
+            human_bytes(s.free_bytes)
+        );
+    } else {
+        println!("Database      {}", human_bytes(s.database_bytes));
+    }
     println!("Environments  {}", s.environments.len());
     println!("Versions      {}", s.versions.len());
     for v in &s.versions {
@@ -548,7 +564,7 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {
 }
 
 pub async fn envs(ctx: &Context) -> anyhow::Result<()> {
-    let (_runtime, mut cache) = ctx.open().await?;
+    let (_runtime, mut cache) = ctx.open_read().await?;
     let s = cache.stats(None).await?;
     if ctx.json {
         print_json(&Json::Array(

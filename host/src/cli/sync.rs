@@ -3,7 +3,7 @@
 use super::Context;
 use super::output::{print_fields, print_json, rfc3339};
 use super::progress::{Progress, human_bytes};
-use crate::cache::{Cache, GcReport, SnapshotCounts, Strategy, SyncOptions, SyncReport, SyncRun};
+use crate::cache::{Cache, GcOptions, GcReport, SnapshotCounts, Strategy, SyncOptions, SyncReport, SyncRun};
 use clap::ValueEnum;
 use serde_json::{Value as Json, json};
 
@@ -30,13 +30,18 @@ pub struct SyncArgs {
     #[arg(long, value_delimiter = ',', value_name = "LANGS")]
     languages: Vec<String>,
 
+    /// Languages to stop covering, comma-separated: the environment keeps no labels of them.
+    #[arg(long, value_delimiter = ',', value_name = "LANGS")]
+    drop_languages: Vec<String>,
+
     /// Print the plan and why it was chosen; fetch nothing.
     #[arg(long)]
     dry_run: bool,
 }
 
 pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
-    let runtime = ctx.runtime()?;
+    super::check_base_url(&args.base_url)?;
+    let runtime = ctx.runtime().await?;
     let progress = Progress::new();
     let mut options = ctx.options(ctx.database());
     if !args.dry_run {
@@ -50,7 +55,8 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         StrategyArg::EntitiesOnly => Strategy::EntitiesOnly,
         StrategyArg::LabelsOnly => Strategy::LabelsOnly,
     };
-    let report = cache.sync(&args.base_url, SyncOptions { strategy, languages: args.languages, dry_run: args.dry_run }).await;
+    let options = SyncOptions { strategy, languages: args.languages, drop_languages: args.drop_languages, dry_run: args.dry_run };
+    let report = cache.sync(&args.base_url, options).await;
     progress.finish();
     let report = report?;
     if ctx.json {
@@ -183,7 +189,7 @@ pub fn run_json(r: &SyncRun) -> Json {
 }
 
 pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
-    let (_runtime, mut cache) = ctx.open().await?;
+    let (_runtime, mut cache) = ctx.open_read().await?;
     let runs = cache.history(args.env.as_deref(), args.limit).await?;
     if ctx.json {
         print_json(&Json::Array(runs.iter().map(run_json).collect()));
@@ -222,24 +228,52 @@ pub struct GcArgs {
     /// Keep versions no environment points at if they were seen within this many days.
     #[arg(long, default_value_t = 0, value_name = "N")]
     keep_days: u32,
+
+    /// Afterwards, rewrite the database file so that the space freed goes back to the file system.
+    #[arg(long)]
+    vacuum: bool,
 }
 
 pub fn gc_json(r: &GcReport) -> Json {
-    json!({"versions": r.versions, "snapshots": r.snapshots, "objects": r.objects, "labels": r.labels})
+    json!({"versions": r.versions, "snapshots": r.snapshots, "objects": r.objects, "labels": r.labels, "bytes_freed": r.bytes_freed})
 }
 
 pub async fn gc(ctx: &Context, args: GcArgs) -> anyhow::Result<()> {
     let (_runtime, mut cache) = ctx.open().await?;
-    let report = cache.gc(args.keep_days).await?;
+    let report = cache.gc(GcOptions { keep_days: args.keep_days, vacuum: args.vacuum }).await?;
     if ctx.json {
         print_json(&gc_json(&report));
     } else {
-        print_fields(&[
+        let mut fields = vec![
             ("Versions removed", report.versions.to_string()),
             ("Snapshots removed", report.snapshots.to_string()),
             ("Objects removed", report.objects.to_string()),
             ("Labels removed", report.labels.to_string()),
-        ]);
+        ];
+        if args.vacuum {
+            fields.push(("File shrank by", human_bytes(report.bytes_freed)));
+        }
+        print_fields(&fields);
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ForgetArgs {
+    /// The environment's base URL.
+    #[arg(value_name = "BASE_URL")]
+    base_url: String,
+}
+
+pub async fn forget(ctx: &Context, args: ForgetArgs) -> anyhow::Result<()> {
+    super::check_base_url(&args.base_url)?;
+    let (_runtime, mut cache) = ctx.open().await?;
+    let report = cache.forget(&args.base_url).await?;
+    if ctx.json {
+        print_json(&json!({"base_url": report.base_url, "runs": report.runs, "snapshot_unreferenced": report.snapshot_unreferenced}));
+    } else {
+        let after = if report.snapshot_unreferenced { "; `d365meta gc` frees what only it used" } else { "" };
+        println!("Forgot {} and {} recorded sync(s){after}.", report.base_url, report.runs);
     }
     Ok(())
 }

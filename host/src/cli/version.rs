@@ -17,6 +17,9 @@ pub struct Args {
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    for url in args.compare.iter().flatten().chain(&args.base_url) {
+        super::check_base_url(url)?;
+    }
     let (_runtime, mut cache) = ctx.open().await?;
     if let Some(urls) = args.compare {
         let a = cache.detect_version(&urls[0]).await?;

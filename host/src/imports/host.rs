@@ -2,10 +2,9 @@
 
 use crate::bindings::host_api as api;
 use crate::cancel::CancelToken;
-use crate::logging::{self, Level};
 use crate::runtime::State;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Where progress events go (a terminal progress bar, plain lines, a test's recorder).
 pub type ProgressSink = Arc<dyn Fn(&api::ProgressEvent) + Send + Sync>;
@@ -13,6 +12,37 @@ pub type ProgressSink = Arc<dyn Fn(&api::ProgressEvent) + Send + Sync>;
 pub struct Services {
     pub cancel: CancelToken,
     pub progress: Option<ProgressSink>,
+    /// The phase the component reported last, as a log span: requests and the component's log
+    /// lines are recorded inside it.
+    phase: Option<(String, tracing::Span, Instant)>,
+}
+
+impl Services {
+    pub fn new(cancel: CancelToken, progress: Option<ProgressSink>) -> Services {
+        Services { cancel, progress, phase: None }
+    }
+
+    /// The span of the current phase, or the caller's span between phases.
+    pub fn phase_span(&self) -> tracing::Span {
+        self.phase.as_ref().map_or_else(tracing::Span::current, |(_, span, _)| span.clone())
+    }
+
+    fn enter_phase(&mut self, name: &str) {
+        if self.phase.as_ref().is_some_and(|(current, _, _)| current == name) {
+            return;
+        }
+        self.leave_phase();
+        let span = tracing::info_span!("phase", name = %name);
+        span.in_scope(|| tracing::info!("started"));
+        self.phase = Some((name.to_owned(), span, Instant::now()));
+    }
+
+    /// Ends the current phase's span (the export that reported it returned, or another began).
+    pub fn leave_phase(&mut self) {
+        if let Some((_, span, started)) = self.phase.take() {
+            span.in_scope(|| tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "finished"));
+        }
+    }
 }
 
 impl api::Host for State {
@@ -23,19 +53,20 @@ impl api::Host for State {
     }
 
     fn log(&mut self, level: api::Level, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            api::Level::Error => Level::Error,
-            api::Level::Warn => Level::Warn,
-            api::Level::Info => Level::Info,
-            api::Level::Debug => Level::Debug,
-            api::Level::Trace => Level::Trace,
-        };
-        logging::log(level, "core", &message);
+        let _phase = self.services.phase_span().entered();
+        match level {
+            api::Level::Error => tracing::error!(target: "d365meta::core", "{message}"),
+            api::Level::Warn => tracing::warn!(target: "d365meta::core", "{message}"),
+            api::Level::Info => tracing::info!(target: "d365meta::core", "{message}"),
+            api::Level::Debug => tracing::debug!(target: "d365meta::core", "{message}"),
+            api::Level::Trace => tracing::trace!(target: "d365meta::core", "{message}"),
+        }
         self.returning_to_guest();
         Ok(())
     }
 
     fn progress(&mut self, event: api::ProgressEvent) -> wasmtime::Result<()> {
+        self.services.enter_phase(&event.phase);
         if let Some(sink) = &self.services.progress {
             sink(&event);
         }

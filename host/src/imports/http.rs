@@ -1,22 +1,29 @@
 //! `d365meta:cache/http`: outbound HTTP under the host's policy.
 //!
 //! Policy, in order: the URL's origin must be on the allow-list (fail closed); `Authorization` from
-//! the component is dropped and the host's own bearer token added where one applies; connect
-//! errors, 429 and 502/503/504 are retried with exponential backoff and full jitter, honouring
-//! `Retry-After`, until the attempts or the total time budget run out; each request has a timeout
-//! and a body-size limit; batches run with bounded concurrency. The component gets coarse errors;
-//! details go to the log.
+//! the component is dropped and the host's own bearer token added where one applies; redirects are
+//! not followed by the HTTP client: the host follows one only to the same origin, as a new attempt
+//! of the same request, and refuses any other with an error that names both ends; connect errors,
+//! 429 and 502/503/504 are retried with exponential backoff and full jitter, honouring
+//! `Retry-After`, and so are resets and answers cut off mid-body when the request is idempotent,
+//! until the attempts or the total time budget run out; each request has a timeout and a body-size
+//! limit. A batch runs on a fixed number of slots: a request waiting out its `Retry-After` gives its
+//! slot to the next one. The component gets coarse errors; details go to the log.
 
 use crate::auth::Authenticator;
 use crate::bindings::http_api as api;
 use crate::cancel::CancelToken;
 use crate::policy::{AllowList, Origin, Refusal};
 use crate::runtime::State;
-use futures_util::StreamExt;
-use std::sync::Arc;
-use std::sync::OnceLock;
+use reqwest::Url;
+use reqwest::header::HeaderMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+use tracing::Instrument as _;
+use wasmtime::component::Resource;
 
 #[derive(Clone, Debug)]
 pub struct HttpOptions {
@@ -25,13 +32,19 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Total time one request may spend in retries (waits included).
     pub retry_budget: Duration,
+    /// Attempts per request, redirects followed included.
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
     /// Requests in flight at once within one batch.
     pub max_concurrency: usize,
+    /// The largest response body accepted. A real environment's largest answer (all public
+    /// entities) is tens of megabytes.
     pub max_body_bytes: u64,
 }
+
+/// The default response limit, in MiB (`--max-response-mb` changes it).
+pub const DEFAULT_MAX_RESPONSE_MIB: u64 = 256;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -43,7 +56,7 @@ impl Default for HttpOptions {
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(30),
             max_concurrency: 16,
-            max_body_bytes: 512 * 1024 * 1024,
+            max_body_bytes: DEFAULT_MAX_RESPONSE_MIB << 20,
         }
     }
 }
@@ -77,7 +90,8 @@ impl HttpStats {
 }
 
 /// The process-wide client: building one loads the platform's roots, which costs milliseconds, and
-/// one client shares its connection pool across all requests.
+/// one client shares its connection pool across all requests. It never follows a redirect itself:
+/// the policy decides, per request.
 pub fn shared_client(connect_timeout: Duration) -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT
@@ -86,6 +100,7 @@ pub fn shared_client(connect_timeout: Duration) -> reqwest::Client {
             reqwest::Client::builder()
                 .connect_timeout(connect_timeout)
                 .pool_idle_timeout(Duration::from_secs(60))
+                .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("d365meta/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("the HTTP client configuration is valid")
@@ -93,120 +108,254 @@ pub fn shared_client(connect_timeout: Duration) -> reqwest::Client {
         .clone()
 }
 
-pub struct HttpState {
+/// Everything a request needs, cheap to clone into the tasks of a batch.
+#[derive(Clone)]
+pub struct Sender {
     client: reqwest::Client,
     options: Arc<HttpOptions>,
-    allowed: AllowList,
+    allowed: Arc<AllowList>,
     auth: Arc<Authenticator>,
     cancel: CancelToken,
     stats: Arc<HttpStats>,
 }
 
+pub struct HttpState {
+    sender: Sender,
+}
+
 impl HttpState {
     pub fn new(options: HttpOptions, auth: Arc<Authenticator>, cancel: CancelToken) -> Self {
         HttpState {
-            client: shared_client(options.connect_timeout),
-            options: Arc::new(options),
-            allowed: AllowList::default(),
-            auth,
-            cancel,
-            stats: Arc::new(HttpStats::default()),
+            sender: Sender {
+                client: shared_client(options.connect_timeout),
+                options: Arc::new(options),
+                allowed: Arc::new(AllowList::default()),
+                auth,
+                cancel,
+                stats: Arc::new(HttpStats::default()),
+            },
         }
     }
 
     pub fn allow(&mut self, origin: Origin) {
-        self.allowed.allow(origin);
+        Arc::make_mut(&mut self.sender.allowed).allow(origin);
     }
 
     pub fn stats(&self) -> Arc<HttpStats> {
-        self.stats.clone()
+        self.sender.stats.clone()
+    }
+
+    pub fn options(&self) -> &HttpOptions {
+        &self.sender.options
     }
 
     /// Sends one request under the policy, retrying as configured.
     pub async fn send(&self, request: api::Request) -> Result<api::Response, api::Error> {
-        let (url, origin) = match self.allowed.check(&request.url) {
-            Ok(ok) => ok,
-            Err(refusal) => {
-                self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                return Err(match refusal {
-                    Refusal::Invalid(why) => {
-                        crate::log!(Warn, "refused {:?}: {why}", request.url);
-                        api::Error::InvalidUrl(why)
-                    }
-                    Refusal::NotAllowed(origin) => {
-                        let allowed: Vec<String> = self.allowed.origins().map(ToString::to_string).collect();
-                        crate::log!(Warn, "refused a request to {origin}: not an allowed host (allowed: {})", allowed.join(", "));
-                        api::Error::Denied(format!("{} is not an allowed host", origin.host))
-                    }
-                });
-            }
-        };
-        let token = self.auth.token_for(&self.client, &origin).await.map_err(|e| {
-            crate::log!(Error, "{e}");
-            api::Error::Other(format!("could not obtain an access token: {e}"))
-        })?;
-        let method = match request.method {
-            api::Method::Get => reqwest::Method::GET,
-            api::Method::Post => reqwest::Method::POST,
-        };
-        let started = Instant::now();
-        let mut attempt = 0u32;
+        self.sender.send(request).await
+    }
+
+    /// Starts sending `requests` concurrently; their results arrive through [`PendingBatch::next`].
+    pub fn start(&self, requests: Vec<api::Request>) -> PendingBatch {
+        let sender = self.sender.clone();
+        let total = requests.len();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let parent = tracing::Span::current();
+        let task = tokio::spawn(async move { sender.run_batch(requests, tx).await }.instrument(parent));
+        PendingBatch { results: rx, stash: None, remaining: total, task }
+    }
+}
+
+/// One request on its way through its attempts.
+struct Exchange {
+    request: api::Request,
+    method: reqwest::Method,
+    /// Where the next attempt goes: the request's URL, or where a same-origin redirect pointed.
+    url: Url,
+    origin: Origin,
+    attempt: u32,
+    started: Instant,
+}
+
+/// What one attempt leads to.
+enum Step {
+    Done(Result<api::Response, api::Error>),
+    /// Try again after this long (zero: at once, to follow a redirect).
+    Again(Duration),
+}
+
+/// Why an attempt failed, before it becomes the component's coarse error.
+enum Failure {
+    Connect(String),
+    Timeout(String),
+    /// The connection broke after the request went out (reset, closed early), or the body was cut
+    /// off: safe to repeat only for an idempotent request.
+    Interrupted(String),
+    TooLarge {
+        limit: u64,
+        seen: u64,
+    },
+    Other(String),
+}
+
+impl Sender {
+    async fn send(&self, request: api::Request) -> Result<api::Response, api::Error> {
+        let mut exchange = self.prepare(request)?;
         loop {
-            attempt += 1;
-            if self.cancel.is_cancelled() {
-                return Err(api::Error::Cancelled);
-            }
-            let mut builder = self.client.request(method.clone(), url.clone()).timeout(self.options.request_timeout);
-            for header in &request.headers {
-                if header.name.eq_ignore_ascii_case("authorization") {
-                    crate::log!(Warn, "dropped an Authorization header set by the component");
-                    continue;
+            match self.step(&mut exchange).await {
+                Step::Done(result) => return result,
+                Step::Again(delay) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = self.cancel.cancelled() => return Err(api::Error::Cancelled),
+                    }
                 }
-                builder = builder.header(header.name.as_str(), header.value.as_str());
-            }
-            if let Some(token) = &token {
-                builder = builder.bearer_auth(token);
-            }
-            if let Some(body) = &request.body {
-                builder = builder.body(body.clone());
-            }
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let outcome = tokio::select! {
-                outcome = self.exchange(builder) => outcome,
-                () = self.cancel.cancelled() => return Err(api::Error::Cancelled),
-            };
-            let retry_after = match &outcome {
-                Ok(response) if is_retryable_status(response.status) => Some(retry_after(&response.headers)),
-                Err(Failure::Connect(_)) => Some(None),
-                _ => None,
-            };
-            let Some(server_delay) = retry_after else {
-                return finish(outcome, attempt);
-            };
-            let delay = server_delay.unwrap_or_else(|| backoff(&self.options, attempt));
-            let out_of_budget = started.elapsed() + delay > self.options.retry_budget;
-            if attempt >= self.options.max_attempts || out_of_budget {
-                crate::log!(Warn, "{} {url}: giving up after {attempt} attempt(s) ({})", method, describe_outcome(&outcome));
-                return finish(outcome, attempt);
-            }
-            crate::log!(
-                Info,
-                "{} {url}: {}; retrying in {:.1}s (attempt {})",
-                method,
-                describe_outcome(&outcome),
-                delay.as_secs_f64(),
-                attempt + 1
-            );
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = self.cancel.cancelled() => return Err(api::Error::Cancelled),
             }
         }
     }
 
+    /// Checks the request against the allow-list before anything is sent.
+    fn prepare(&self, request: api::Request) -> Result<Exchange, api::Error> {
+        let (url, origin) = self.allowed.check(&request.url).map_err(|refusal| self.refuse(&request.url, refusal))?;
+        let method = match request.method {
+            api::Method::Get => reqwest::Method::GET,
+            api::Method::Post => reqwest::Method::POST,
+        };
+        Ok(Exchange { request, method, url, origin, attempt: 0, started: Instant::now() })
+    }
+
+    fn refuse(&self, url: &str, refusal: Refusal) -> api::Error {
+        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        match refusal {
+            Refusal::Invalid(why) => {
+                tracing::warn!(url = %shorten(url), "refused a request: {why}");
+                api::Error::InvalidUrl(why)
+            }
+            Refusal::NotAllowed(origin) => {
+                let allowed: Vec<String> = self.allowed.origins().map(ToString::to_string).collect();
+                tracing::warn!("refused a request to {origin}: not an allowed origin (allowed: {})", allowed.join(", "));
+                api::Error::Denied(format!("{origin} is not an allowed origin"))
+            }
+        }
+    }
+
+    /// One attempt of `exchange`: send it, read the answer, and decide what comes next.
+    async fn step(&self, exchange: &mut Exchange) -> Step {
+        if self.cancel.is_cancelled() {
+            return Step::Done(Err(api::Error::Cancelled));
+        }
+        exchange.attempt += 1;
+        let span =
+            tracing::debug_span!("request", method = %exchange.method, url = %shorten(exchange.url.as_str()), attempt = exchange.attempt);
+        self.attempt(exchange).instrument(span).await
+    }
+
+    async fn attempt(&self, exchange: &mut Exchange) -> Step {
+        let token = match self.auth.token_for(&self.client, &exchange.origin, &self.options, &self.cancel).await {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::error!("{e}");
+                return Step::Done(Err(api::Error::Other(format!("could not obtain an access token: {e}"))));
+            }
+        };
+        let mut builder = self.client.request(exchange.method.clone(), exchange.url.clone()).timeout(self.options.request_timeout);
+        for header in &exchange.request.headers {
+            if header.name.eq_ignore_ascii_case("authorization") {
+                tracing::warn!("dropped an Authorization header set by the component");
+                continue;
+            }
+            builder = builder.header(header.name.as_str(), header.value.as_str());
+        }
+        if let Some(token) = &token {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some(body) = &exchange.request.body {
+            builder = builder.body(body.clone());
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let sent = Instant::now();
+        let outcome = tokio::select! {
+            outcome = self.exchange(builder) => outcome,
+            () = self.cancel.cancelled() => return Step::Done(Err(api::Error::Cancelled)),
+        };
+        let elapsed_ms = sent.elapsed().as_millis() as u64;
+        match &outcome {
+            Ok(r) => tracing::debug!(status = r.status, bytes = r.body.len(), elapsed_ms, "answered"),
+            Err(f) => tracing::debug!(elapsed_ms, "failed: {}", describe_failure(f)),
+        }
+        if let Ok(response) = &outcome
+            && is_redirect(response.status)
+        {
+            return self.redirect(exchange, response);
+        }
+        let retry = match &outcome {
+            Ok(response) if is_retryable_status(response.status) => Some(retry_after(&response.headers)),
+            Err(Failure::Connect(_)) => Some(None),
+            Err(Failure::Interrupted(_)) if exchange.request.idempotent => Some(None),
+            _ => None,
+        };
+        let Some(server_delay) = retry else {
+            return Step::Done(finish(outcome, exchange.attempt, &self.options));
+        };
+        let delay = server_delay.unwrap_or_else(|| backoff(&self.options, exchange.attempt));
+        let out_of_budget = exchange.started.elapsed() + delay > self.options.retry_budget;
+        let what = describe_outcome(&outcome);
+        if exchange.attempt >= self.options.max_attempts || out_of_budget {
+            tracing::warn!(
+                "{} {}: giving up after {} attempt(s) ({what})",
+                exchange.method,
+                shorten(exchange.url.as_str()),
+                exchange.attempt
+            );
+            return Step::Done(finish(outcome, exchange.attempt, &self.options));
+        }
+        tracing::info!("{what}; retrying in {:.1}s", delay.as_secs_f64());
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        Step::Again(delay)
+    }
+
+    /// A redirect is followed only to the request's own origin, keeping the method and body, as
+    /// another attempt; anything else ends the request with an error naming both ends.
+    fn redirect(&self, exchange: &mut Exchange, response: &api::Response) -> Step {
+        let status = response.status;
+        let from = shorten(exchange.url.as_str());
+        let Some(location) = response.headers.iter().find(|h| h.name.eq_ignore_ascii_case("location")).map(|h| h.value.as_str()) else {
+            return Step::Done(Err(api::Error::Other(format!("{from} answered HTTP {status} without a Location to go to"))));
+        };
+        let target = match exchange.url.join(location) {
+            Ok(target) => target,
+            Err(e) => {
+                return Step::Done(Err(api::Error::Other(format!(
+                    "{from} redirected (HTTP {status}) to {location:?}, which is not a URL ({e})"
+                ))));
+            }
+        };
+        let same_origin = Origin::of_url(&target).is_some_and(|o| o == exchange.origin);
+        if !same_origin || self.allowed.check(target.as_str()).is_err() {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("refused a redirect (HTTP {status}) from {from} to {}: another origin", shorten(target.as_str()));
+            return Step::Done(Err(api::Error::Denied(format!(
+                "{from} redirected (HTTP {status}) to {}, which is not the environment's origin {}; redirects are followed only within it",
+                shorten(target.as_str()),
+                exchange.origin
+            ))));
+        }
+        if exchange.method == reqwest::Method::POST && matches!(status, 301..=303) {
+            return Step::Done(Err(api::Error::Denied(format!(
+                "{from} redirected a POST with HTTP {status}, which would turn it into a GET to {}; not followed",
+                shorten(target.as_str())
+            ))));
+        }
+        if exchange.attempt >= self.options.max_attempts {
+            return Step::Done(Err(api::Error::Other(format!("{from}: too many redirects ({} attempts)", exchange.attempt))));
+        }
+        tracing::info!("following a redirect (HTTP {status}) to {}", shorten(target.as_str()));
+        exchange.url = target;
+        Step::Again(Duration::ZERO)
+    }
+
     /// One attempt: send, then read the body within the size limit.
     async fn exchange(&self, builder: reqwest::RequestBuilder) -> Result<api::Response, Failure> {
+        let limit = self.options.max_body_bytes;
         let mut response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
         let headers = response
@@ -215,27 +364,168 @@ impl HttpState {
             .filter_map(|(name, value)| Some(api::Header { name: name.as_str().to_owned(), value: value.to_str().ok()?.to_owned() }))
             .collect();
         if let Some(length) = response.content_length()
-            && length > self.options.max_body_bytes
+            && length > limit
         {
-            return Err(Failure::TooLarge(length));
+            return Err(Failure::TooLarge { limit, seen: length });
         }
         let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(64 << 20) as usize);
         while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if (body.len() + chunk.len()) as u64 > self.options.max_body_bytes {
-                return Err(Failure::TooLarge((body.len() + chunk.len()) as u64));
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(Failure::TooLarge { limit, seen: (body.len() + chunk.len()) as u64 });
             }
             self.stats.bytes_received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             body.extend_from_slice(&chunk);
         }
         Ok(api::Response { status, headers, body, attempts: 1 })
     }
+
+    /// Runs a batch on `max_concurrency` slots. A request that must wait before its next attempt
+    /// leaves its slot; requests whose wait is over go before requests not yet started.
+    async fn run_batch(self, requests: Vec<api::Request>, results: mpsc::UnboundedSender<Completion>) {
+        let mut queue = Queue::default();
+        for (index, request) in requests.into_iter().enumerate() {
+            match self.prepare(request) {
+                Ok(exchange) => queue.fresh.push_back((index as u32, exchange)),
+                Err(e) => {
+                    let _ = results.send((index as u32, Err(e)));
+                }
+            }
+        }
+        let slots = self.options.max_concurrency.max(1).min(queue.fresh.len().max(1));
+        let queue = Arc::new(Mutex::new(queue));
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..slots {
+            let (sender, queue, results) = (self.clone(), queue.clone(), results.clone());
+            workers.spawn(async move { sender.work(queue, results).await }.in_current_span());
+        }
+        while workers.join_next().await.is_some() {}
+    }
+
+    async fn work(&self, queue: Arc<Mutex<Queue>>, results: mpsc::UnboundedSender<Completion>) {
+        loop {
+            let next = lock(&queue).next(Instant::now());
+            match next {
+                Next::Run(index, mut exchange) => match self.step(&mut exchange).await {
+                    Step::Done(result) => {
+                        if results.send((index, result)).is_err() {
+                            return; // nobody waits for the batch any more
+                        }
+                    }
+                    Step::Again(delay) => lock(&queue).waiting.push((Instant::now() + delay, index, exchange)),
+                },
+                Next::WaitUntil(when) => {
+                    // Capped, so that a retry queued meanwhile by another slot with an earlier time
+                    // is not overslept.
+                    let until = when.min(Instant::now() + Duration::from_millis(50));
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until.into()) => {}
+                        () = self.cancel.cancelled() => {}
+                    }
+                }
+                Next::Finished => return,
+            }
+        }
+    }
 }
 
-enum Failure {
-    Connect(String),
-    Timeout(String),
-    TooLarge(u64),
-    Other(String),
+type Completion = (u32, Result<api::Response, api::Error>);
+
+#[derive(Default)]
+struct Queue {
+    fresh: VecDeque<(u32, Exchange)>,
+    waiting: Vec<(Instant, u32, Exchange)>,
+}
+
+enum Next {
+    Run(u32, Exchange),
+    WaitUntil(Instant),
+    Finished,
+}
+
+impl Queue {
+    fn next(&mut self, now: Instant) -> Next {
+        let due = self.waiting.iter().enumerate().min_by_key(|(_, (when, _, _))| *when).map(|(i, (when, _, _))| (i, *when));
+        match due {
+            Some((i, when)) if when <= now => {
+                let (_, index, exchange) = self.waiting.swap_remove(i);
+                Next::Run(index, exchange)
+            }
+            _ => match self.fresh.pop_front() {
+                Some((index, exchange)) => Next::Run(index, exchange),
+                None => match due {
+                    Some((_, when)) => Next::WaitUntil(when),
+                    None => Next::Finished,
+                },
+            },
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The host side of a `pending-batch` resource: results as they arrive. Dropping it stops the
+/// requests not yet answered.
+pub struct PendingBatch {
+    results: mpsc::UnboundedReceiver<Completion>,
+    /// A result held back because the previous call had already returned enough bytes.
+    stash: Option<Completion>,
+    remaining: usize,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PendingBatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Response bytes handed to the component in one `next` call (one larger response still passes).
+const NEXT_BYTES: usize = 32 << 20;
+
+impl PendingBatch {
+    /// Waits for the next result, then gathers more for up to `linger` (at most `max`), and
+    /// returns them; empty once every result has been returned.
+    pub async fn next(&mut self, max: usize, linger: Duration) -> Vec<Completion> {
+        let mut out = Vec::new();
+        if self.remaining == 0 {
+            return out;
+        }
+        let first = match self.stash.take() {
+            Some(c) => Some(c),
+            None => self.results.recv().await,
+        };
+        let Some(first) = first else {
+            // The batch's task ended without answering everything: it was aborted.
+            self.remaining = 0;
+            return out;
+        };
+        let mut bytes = size_of(&first);
+        out.push(first);
+        let deadline = tokio::time::Instant::now() + linger;
+        while out.len() < max.max(1) && out.len() < self.remaining {
+            let next = match self.results.try_recv() {
+                Ok(c) => c,
+                Err(_) => match tokio::time::timeout_at(deadline, self.results.recv()).await {
+                    Ok(Some(c)) => c,
+                    _ => break,
+                },
+            };
+            if bytes + size_of(&next) > NEXT_BYTES {
+                self.stash = Some(next);
+                break;
+            }
+            bytes += size_of(&next);
+            out.push(next);
+        }
+        self.remaining -= out.len();
+        out
+    }
+}
+
+fn size_of(c: &Completion) -> usize {
+    c.1.as_ref().map_or(0, |r| r.body.len())
 }
 
 fn classify(e: reqwest::Error) -> Failure {
@@ -244,6 +534,8 @@ fn classify(e: reqwest::Error) -> Failure {
         Failure::Timeout(detail)
     } else if e.is_connect() {
         Failure::Connect(detail)
+    } else if e.is_request() || e.is_body() || e.is_decode() {
+        Failure::Interrupted(detail)
     } else {
         Failure::Other(detail)
     }
@@ -259,66 +551,122 @@ pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
     source.to_string()
 }
 
-fn describe_outcome(outcome: &Result<api::Response, Failure>) -> String {
-    match outcome {
-        Ok(r) => format!("HTTP {}", r.status),
-        Err(Failure::Connect(d)) => format!("connect error: {d}"),
-        Err(Failure::Timeout(d)) => format!("timeout: {d}"),
-        Err(Failure::TooLarge(n)) => format!("body of {n} bytes over the limit"),
-        Err(Failure::Other(d)) => d.clone(),
+fn describe_failure(f: &Failure) -> String {
+    match f {
+        Failure::Connect(d) => format!("connect error: {d}"),
+        Failure::Timeout(d) => format!("timeout: {d}"),
+        Failure::Interrupted(d) => format!("connection interrupted: {d}"),
+        Failure::TooLarge { limit, seen } => format!("body of {seen} bytes over the {} MiB limit", limit >> 20),
+        Failure::Other(d) => d.clone(),
     }
 }
 
-fn finish(outcome: Result<api::Response, Failure>, attempts: u32) -> Result<api::Response, api::Error> {
+fn describe_outcome(outcome: &Result<api::Response, Failure>) -> String {
+    match outcome {
+        Ok(r) => format!("HTTP {}", r.status),
+        Err(f) => describe_failure(f),
+    }
+}
+
+fn finish(outcome: Result<api::Response, Failure>, attempts: u32, options: &HttpOptions) -> Result<api::Response, api::Error> {
+    let after = |d: String| if attempts > 1 { format!("{d}, after {attempts} attempts") } else { d };
     match outcome {
         Ok(mut r) => {
             r.attempts = attempts;
             Ok(r)
         }
-        Err(Failure::Connect(d)) => Err(api::Error::Connect(if attempts > 1 { format!("{d}, after {attempts} attempts") } else { d })),
-        Err(Failure::Timeout(d)) => Err(api::Error::Timeout(d)),
-        Err(Failure::TooLarge(n)) => Err(api::Error::TooLarge(format!("{n} bytes"))),
+        Err(Failure::Connect(d)) => Err(api::Error::Connect(after(d))),
+        Err(Failure::Timeout(d)) => Err(api::Error::Timeout(format!("{d} (limit {} s per attempt)", options.request_timeout.as_secs()))),
+        Err(Failure::Interrupted(d)) => Err(api::Error::Interrupted(after(d))),
+        Err(Failure::TooLarge { limit, seen }) => Err(api::Error::TooLarge(format!(
+            "the answer is {}, over the {} MiB limit for one response; raise it with --max-response-mb",
+            human_size(seen),
+            limit >> 20
+        ))),
         Err(Failure::Other(d)) => Err(api::Error::Other(d)),
     }
 }
 
-fn is_retryable_status(status: u16) -> bool {
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 { format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20)) } else { format!("{bytes} bytes") }
+}
+
+/// A URL for a message or a log line: long ones are cut, so that a 100 KB URL is not echoed whole.
+pub fn shorten(url: &str) -> String {
+    const KEEP: usize = 200;
+    if url.len() <= KEEP {
+        return url.to_owned();
+    }
+    let cut = (0..=KEEP).rev().find(|i| url.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}… ({} bytes)", &url[..cut], url.len())
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 
 /// `Retry-After` as seconds or as an HTTP date.
 fn retry_after(headers: &[api::Header]) -> Option<Duration> {
-    let value = headers.iter().find(|h| h.name.eq_ignore_ascii_case("retry-after"))?.value.trim().to_owned();
+    let value = headers.iter().find(|h| h.name.eq_ignore_ascii_case("retry-after"))?;
+    parse_retry_after(&value.value)
+}
+
+pub(crate) fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
+    parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?)
+}
+
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
     if let Ok(seconds) = value.parse::<f64>() {
         return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
     }
-    let when = httpdate::parse_http_date(&value).ok()?;
+    let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
-fn backoff(options: &HttpOptions, attempt: u32) -> Duration {
-    let exp = options.backoff_base.saturating_mul(1u32 << (attempt - 1).min(20));
+pub(crate) fn backoff(options: &HttpOptions, attempt: u32) -> Duration {
+    let exp = options.backoff_base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
     let ceiling = exp.min(options.backoff_cap);
     ceiling.mul_f64(fastrand::f64())
 }
 
 impl api::Host for State {
     async fn send(&mut self, request: api::Request) -> wasmtime::Result<Result<api::Response, api::Error>> {
-        let result = self.http.send(request).await;
+        let result = self.http.send(request).instrument(self.services.phase_span()).await;
         self.returning_to_guest();
         Ok(result)
     }
 
-    async fn send_batch(&mut self, requests: Vec<api::Request>) -> wasmtime::Result<Vec<Result<api::Response, api::Error>>> {
-        let concurrency = self.http.options.max_concurrency.max(1);
-        let http = &self.http;
-        let results = futures_util::stream::iter(requests).map(|r| http.send(r)).buffered(concurrency).collect().await;
+    async fn start(&mut self, requests: Vec<api::Request>) -> wasmtime::Result<Resource<PendingBatch>> {
+        let pending = {
+            let _phase = self.services.phase_span().entered();
+            self.http.start(requests)
+        };
+        let handle = self.table.push(pending)?;
         self.returning_to_guest();
-        Ok(results)
+        Ok(handle)
+    }
+}
+
+impl api::HostPendingBatch for State {
+    async fn next(&mut self, batch: Resource<PendingBatch>, max: u32, linger_ms: u32) -> wasmtime::Result<Vec<api::Completion>> {
+        let pending = self.table.get_mut(&batch)?;
+        let results = pending.next(max as usize, Duration::from_millis(u64::from(linger_ms))).await;
+        self.returning_to_guest();
+        Ok(results.into_iter().map(|(index, result)| api::Completion { index, outcome: result }).collect())
+    }
+
+    async fn drop(&mut self, batch: Resource<PendingBatch>) -> wasmtime::Result<()> {
+        self.table.delete(batch)?;
+        Ok(())
     }
 }
 
@@ -351,5 +699,14 @@ mod tests {
         }
         let mean = (0..2000).map(|_| backoff(&o, 4).as_secs_f64()).sum::<f64>() / 2000.0;
         assert!((0.3..0.5).contains(&mean), "full jitter over [0, 0.8s] averages 0.4s, got {mean}");
+    }
+
+    #[test]
+    fn long_urls_are_shortened_for_messages() {
+        assert_eq!(shorten("http://h/x"), "http://h/x");
+        let long = format!("http://h/{}", "é".repeat(50_000));
+        let short = shorten(&long);
+        assert!(short.len() < 260, "{}", short.len());
+        assert!(short.ends_with(&format!("({} bytes)", long.len())), "{short}");
     }
 }

@@ -33,8 +33,11 @@ const READ_ONLY_PRAGMAS: &[(&str, bool)] = &[
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The host side of a `transaction` resource.
+#[derive(Clone, Copy)]
 pub struct TransactionHandle {
     id: u64,
+    /// Opened on the read-only connection (during a read export).
+    on_reader: bool,
 }
 
 /// The host side of a `lease` resource: the lock is held while this lives.
@@ -62,8 +65,17 @@ fn in_process_locks() -> &'static std::sync::Mutex<std::collections::HashSet<Str
     LOCKS.get_or_init(Default::default)
 }
 
+/// Whether a connection may write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    /// Opened read-only by SQLite itself: every write is refused, whatever the statement.
+    ReadOnly,
+}
+
 pub struct Database {
     conn: Connection,
+    access: Access,
     /// Where lock files live (beside the database); `None` for an in-memory database.
     lock_dir: Option<std::path::PathBuf>,
     /// Distinguishes in-memory databases in the in-process lock table.
@@ -76,14 +88,37 @@ pub struct Database {
 
 impl Database {
     pub fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Database> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| anyhow::anyhow!("cannot open the cache database {}: {e}", path.display()))?;
-        let mut db =
-            Self::configure(conn, busy_timeout).map_err(|e| anyhow::anyhow!("cannot open the cache database {}: {e:#}", path.display()))?;
+        Self::open_with(path, busy_timeout, Access::ReadWrite)
+    }
+
+    /// Opens the database at `path`. Read-only, a file the user may only read is read as it is;
+    /// when SQLite cannot even set up its shared memory beside it (a directory the user may not
+    /// write), the file is opened as immutable, which is what it is to this process.
+    pub fn open_with(path: &Path, busy_timeout: Duration, access: Access) -> anyhow::Result<Database> {
+        let cannot = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot open the cache database {}: {e}", path.display());
+        let conn = match access {
+            Access::ReadWrite => Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(|e| cannot(&e))?,
+            Access::ReadOnly => {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+                let conn = Connection::open_with_flags(path, flags).map_err(|e| cannot(&e))?;
+                match conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+                    Ok(_) => conn,
+                    Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) => {
+                        tracing::info!("opening {} as immutable: {e}", path.display());
+                        Connection::open_with_flags(immutable_uri(path), flags).map_err(|e| cannot(&e))?
+                    }
+                    Err(e) => return Err(cannot(&e)),
+                }
+            }
+        };
+        let mut db = Self::configure(conn, busy_timeout, access).map_err(|e| cannot(&format!("{e:#}")))?;
         let mut dir = path.as_os_str().to_owned();
         dir.push(".locks");
         db.lock_dir = Some(dir.into());
@@ -91,15 +126,21 @@ impl Database {
     }
 
     pub fn open_in_memory() -> anyhow::Result<Database> {
-        Self::configure(Connection::open_in_memory()?, DEFAULT_BUSY_TIMEOUT)
+        Self::configure(Connection::open_in_memory()?, DEFAULT_BUSY_TIMEOUT, Access::ReadWrite)
     }
 
-    fn configure(mut conn: Connection, busy_timeout: Duration) -> anyhow::Result<Database> {
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    fn configure(mut conn: Connection, busy_timeout: Duration, access: Access) -> anyhow::Result<Database> {
         conn.busy_timeout(busy_timeout)?;
-        // `journal_mode` answers with a row, so it is queried rather than executed.
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if mode != "wal" && mode != "memory" {
-            crate::log!(Warn, "the cache database is in {mode} journal mode, not WAL: readers may wait for writers");
+        if access == Access::ReadWrite {
+            // `journal_mode` answers with a row, so it is queried rather than executed.
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if mode != "wal" && mode != "memory" {
+                tracing::warn!("the cache database is in {mode} journal mode, not WAL: readers may wait for writers");
+            }
         }
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
         let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
@@ -110,7 +151,15 @@ impl Database {
         let host_statement = Arc::new(AtomicBool::new(false));
         let flag = host_statement.clone();
         conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&ctx, flag.load(Ordering::Relaxed))))?;
-        Ok(Database { conn, lock_dir: None, memory_id: fastrand::u64(..), host_statement, open_transaction: None, next_transaction: 1 })
+        Ok(Database {
+            conn,
+            access,
+            lock_dir: None,
+            memory_id: fastrand::u64(..),
+            host_statement,
+            open_transaction: None,
+            next_transaction: 1,
+        })
     }
 
     fn host_execute(&self, sql: &str) -> rusqlite::Result<()> {
@@ -121,6 +170,9 @@ impl Database {
     }
 
     pub fn execute(&mut self, sql: &str, params: Vec<api::Value>) -> Result<api::Rows, api::Error> {
+        if sql.trim().trim_end_matches(';').trim().eq_ignore_ascii_case("vacuum") && params.is_empty() {
+            return self.vacuum();
+        }
         let mut stmt = self.conn.prepare_cached(sql).map_err(to_api_error)?;
         let expected = stmt.parameter_count();
         if expected != params.len() {
@@ -158,6 +210,16 @@ impl Database {
             })? as u64;
         }
         Ok(total)
+    }
+
+    /// `VACUUM` runs its own transaction and statements on a temporary database, which the
+    /// authorizer would refuse to the component; the host runs it on the component's behalf.
+    fn vacuum(&mut self) -> Result<api::Rows, api::Error> {
+        if self.open_transaction.is_some() {
+            return Err(misuse("VACUUM cannot run inside a transaction".to_owned()));
+        }
+        self.host_execute("VACUUM").map_err(to_api_error)?;
+        Ok(api::Rows { columns: vec![], rows: vec![], changes: 0 })
     }
 
     fn begin(&mut self, mode: api::TransactionMode) -> Result<u64, api::Error> {
@@ -214,15 +276,32 @@ impl Database {
     fn end(&mut self, id: u64) {
         if self.open_transaction == Some(id) {
             if let Err(e) = self.host_execute("ROLLBACK") {
-                crate::log!(Warn, "rolling back a transaction the component dropped: {e}");
+                tracing::warn!("rolling back a transaction the component dropped: {e}");
             }
             self.open_transaction = None;
         }
     }
 }
 
+/// `file:<path>?immutable=1`, with the path percent-encoded as SQLite's URI rules ask.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 fn authorize(ctx: &AuthContext<'_>, host_statement: bool) -> Authorization {
     match ctx.action {
+        // `VACUUM`, run by the host, attaches a private temporary database (no file) and detaches it.
+        AuthAction::Attach { filename } if host_statement && filename.is_empty() => Authorization::Allow,
+        AuthAction::Detach { database_name } if host_statement && database_name == "vacuum_db" => Authorization::Allow,
         AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
         AuthAction::Function { function_name } if function_name.eq_ignore_ascii_case("load_extension") => Authorization::Deny,
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } if !host_statement => Authorization::Deny,
@@ -250,7 +329,7 @@ fn to_api_error(e: rusqlite::Error) -> api::Error {
         Some(C::DatabaseBusy | C::DatabaseLocked) => api::ErrorCode::Busy,
         Some(C::AuthorizationForStatementDenied | C::PermissionDenied) => api::ErrorCode::Denied,
         Some(C::DatabaseCorrupt | C::NotADatabase) => api::ErrorCode::Corrupt,
-        Some(C::ReadOnly) => api::ErrorCode::Other,
+        Some(C::ReadOnly) => api::ErrorCode::ReadOnly,
         _ => match e {
             rusqlite::Error::SqlInputError { .. } | rusqlite::Error::InvalidColumnType(..) => api::ErrorCode::Invalid,
             rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("syntax error") || m.contains("no such") => {
@@ -289,13 +368,15 @@ fn from_sql(v: ValueRef<'_>) -> api::Value {
 
 impl api::Host for State {
     fn execute(&mut self, sql: String, params: Vec<api::Value>) -> wasmtime::Result<Result<api::Rows, api::Error>> {
-        let result = self.db.execute(&sql, params);
+        let reading = self.reading;
+        let result = self.database(reading).execute(&sql, params);
         self.returning_to_guest();
         Ok(result)
     }
 
     fn execute_many(&mut self, sql: String, params: Vec<Vec<api::Value>>) -> wasmtime::Result<Result<u64, api::Error>> {
-        let result = self.db.execute_many(&sql, params);
+        let reading = self.reading;
+        let result = self.database(reading).execute_many(&sql, params);
         self.returning_to_guest();
         Ok(result)
     }
@@ -311,8 +392,9 @@ impl api::Host for State {
     }
 
     fn begin(&mut self, mode: api::TransactionMode) -> wasmtime::Result<Result<Resource<TransactionHandle>, api::Error>> {
-        let result = match self.db.begin(mode) {
-            Ok(id) => Ok(self.table.push(TransactionHandle { id })?),
+        let on_reader = self.reading && self.reader.is_some();
+        let result = match self.database(on_reader).begin(mode) {
+            Ok(id) => Ok(self.table.push(TransactionHandle { id, on_reader })?),
             Err(e) => Err(e),
         };
         self.returning_to_guest();
@@ -329,15 +411,15 @@ impl api::HostLease for State {
 
 impl api::HostTransaction for State {
     fn commit(&mut self, handle: Resource<TransactionHandle>) -> wasmtime::Result<Result<(), api::Error>> {
-        let id = self.table.get(&handle)?.id;
-        let result = self.db.commit(id);
+        let TransactionHandle { id, on_reader } = *self.table.get(&handle)?;
+        let result = self.database(on_reader).commit(id);
         self.returning_to_guest();
         Ok(result)
     }
 
     fn drop(&mut self, handle: Resource<TransactionHandle>) -> wasmtime::Result<()> {
-        let TransactionHandle { id } = self.table.delete(handle)?;
-        self.db.end(id);
+        let TransactionHandle { id, on_reader } = self.table.delete(handle)?;
+        self.database(on_reader).end(id);
         Ok(())
     }
 }
@@ -355,6 +437,8 @@ mod tests {
         let mut db = Database::open_in_memory().unwrap();
         for sql in [
             "ATTACH DATABASE '/tmp/other.db' AS other",
+            "ATTACH DATABASE 'file:/tmp/other.db' AS other",
+            "DETACH DATABASE main",
             "SELECT load_extension('/tmp/x.so')",
             "BEGIN",
             "COMMIT",
@@ -370,6 +454,8 @@ mod tests {
         }
         let rows = db.execute("PRAGMA page_count", vec![]).unwrap();
         assert_eq!(rows.rows.len(), 1);
+        // VACUUM works: the temporary database it attaches reaches no file.
+        db.execute("VACUUM", vec![]).unwrap();
         // Foreign keys are enforced on the component's connection.
         db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)", vec![]).unwrap();
         db.execute("CREATE TABLE child (parent INTEGER REFERENCES parent(id))", vec![]).unwrap();
