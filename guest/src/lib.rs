@@ -31,5 +31,8 @@ pub mod native;
 #[cfg(test)]
 pub mod testing;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use error::{Error, ErrorKind, Result};
 pub use ports::Ctx;

@@ -24,6 +24,11 @@ pub fn level_for(verbosity: u8) -> LevelFilter {
 pub fn init(verbosity: u8) {
     let level = level_for(verbosity);
     let filter = Targets::new().with_target("d365meta", level).with_default(LevelFilter::WARN.min(level));
-    let format = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(verbosity >= 2).without_time();
+    use std::io::IsTerminal as _;
+    let format = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(verbosity >= 2)
+        .without_time();
     let _ = tracing_subscriber::registry().with(filter).with(format).try_init();
 }

@@ -53,10 +53,12 @@ impl Default for RuntimeConfig {
 pub struct State {
     pub(crate) table: ResourceTable,
     pub(crate) http: HttpState,
-    pub(crate) db: Database,
     /// A read-only connection to the same database, for the exports that only read; `None` when
-    /// `db` is the only one (a read-only cache, an in-memory database).
+    /// `db` is the only one (a read-only cache, an in-memory database). Declared before `db` so
+    /// that it is closed first: the last connection to close checkpoints the write-ahead log, and
+    /// a read-only one cannot.
     pub(crate) reader: Option<Database>,
+    pub(crate) db: Database,
     /// Set while a read export runs: storage calls then go to `reader`.
     pub(crate) reading: bool,
     pub(crate) services: Services,

@@ -278,6 +278,7 @@ async fn ctrl_c_cancels_a_sync_promptly_and_the_next_one_finishes() {
     let url = sim.env(0).base_url();
     let dir = scratch("sigint");
     let db = dir.join("cache.db");
+    let env = sim.env(0);
     let (status, elapsed) = tokio::task::spawn_blocking({
         let (db, url) = (db.clone(), url.clone());
         move || {
@@ -289,7 +290,12 @@ async fn ctrl_c_cancels_a_sync_promptly_and_the_next_one_finishes() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(1500));
+            // Interrupt once the sync is fetching labels (start-up may take a while on a busy machine).
+            let started = Instant::now();
+            while !env.requests().iter().any(|r| r.path_and_query.contains("/Metadata/Labels(")) {
+                assert!(started.elapsed() < Duration::from_secs(120), "the sync never reached its labels");
+                std::thread::sleep(Duration::from_millis(20));
+            }
             Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
             let interrupted = Instant::now();
             (child.wait().unwrap(), interrupted.elapsed())

@@ -360,7 +360,7 @@ async fn gc_can_give_the_space_back_and_an_environment_can_be_forgotten() {
     assert_eq!(forgotten.base_url, a);
     assert_eq!(forgotten.runs, 1);
     assert!(forgotten.snapshot_unreferenced);
-    assert_eq!(cache.list_environments().await.unwrap().iter().map(|e| e.base_url.clone()).collect::<Vec<_>>(), [b.clone()]);
+    assert_eq!(cache.list_environments().await.unwrap().iter().map(|e| e.base_url.clone()).collect::<Vec<_>>(), std::slice::from_ref(&b));
     assert_eq!(core_error(&cache.history(Some(&a), 5).await.unwrap_err()).kind, ErrorKind::NotFound);
     assert_eq!(core_error(&cache.forget(&a).await.unwrap_err()).kind, ErrorKind::NotFound);
 

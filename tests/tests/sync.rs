@@ -405,6 +405,8 @@ async fn a_second_sync_of_the_same_environment_is_refused_while_reads_go_on() {
     let core = core_error(&err);
     assert_eq!(core.kind, ErrorKind::Conflict);
     assert!(core.message.contains("another sync of") && core.message.contains(&url), "{}", core.message);
+    // When it started, as a time and how long ago, not as raw milliseconds.
+    assert!(core.message.contains("started 20") && core.message.contains("Z, ") && core.message.contains(" ago)"), "{}", core.message);
     // Another environment with the same modules would build the same version: refused too, clearly.
     let err = second.sync(&sim.env(1).base_url(), auto()).await.unwrap_err();
     assert!(core_error(&err).message.contains("being synced by another process"), "{err:#}");

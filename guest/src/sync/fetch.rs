@@ -102,9 +102,9 @@ pub fn collection<T>(
 }
 
 #[derive(serde::Deserialize)]
-struct Envelope<'a> {
+pub(crate) struct Envelope<'a> {
     #[serde(borrow)]
-    value: Vec<&'a serde_json::value::RawValue>,
+    pub(crate) value: Vec<&'a serde_json::value::RawValue>,
     #[serde(rename = "@odata.nextLink")]
     next_link: Option<String>,
 }
@@ -112,9 +112,11 @@ struct Envelope<'a> {
 /// The items (unparsed) and next link of a collection page. A body that is not a collection is
 /// described precisely; one that ends early or is not JSON at all is told apart, since asking
 /// again may help.
-fn envelope(body: &[u8]) -> Result<Envelope<'_>, Failure> {
+pub(crate) fn envelope(body: &[u8]) -> Result<Envelope<'_>, Failure> {
     let text = std::str::from_utf8(body).map_err(|e| Failure::Garbled(format!("the answer is not UTF-8 ({e})")))?;
-    match serde_json::from_str::<Envelope<'_>>(text) {
+    // serde would also read the struct from a JSON array (`[[], ""]`): only an object is a page.
+    let page = if text.trim_start().starts_with('{') { serde_json::from_str::<Envelope<'_>>(text).map_err(Some) } else { Err(None) };
+    match page {
         Ok(page) => Ok(page),
         Err(error) => Err(match serde_json::from_str::<Json>(text) {
             Err(e) if odata::ends_early(&e) => {
@@ -124,7 +126,10 @@ fn envelope(body: &[u8]) -> Result<Envelope<'_>, Failure> {
             Ok(Json::Object(o)) => Failure::Body(match o.get("value") {
                 None => "the answer has no \"value\" collection".to_owned(),
                 Some(v) if !v.is_array() => format!("\"value\" is {}, expected an array", odata::kind_of(v)),
-                Some(_) => format!("the collection could not be read ({error})"),
+                Some(_) => match error {
+                    Some(error) => format!("the collection could not be read ({error})"),
+                    None => "the collection could not be read".to_owned(),
+                },
             }),
             Ok(other) => Failure::Body(format!("expected a collection object, found {}", odata::kind_of(&other))),
         }),
@@ -132,7 +137,7 @@ fn envelope(body: &[u8]) -> Result<Envelope<'_>, Failure> {
 }
 
 /// A nextLink may be absolute or relative to the service root.
-fn resolve_next_link(base_url: &str, current: &str, next: &str) -> Result<String> {
+pub(crate) fn resolve_next_link(base_url: &str, current: &str, next: &str) -> Result<String> {
     if next.contains("://") {
         return Ok(next.to_owned());
     }
@@ -197,7 +202,7 @@ pub fn label_answer(
 
 /// `{"Id": ..., "Language": ..., "Value": "text"}`; also accepted inside a one-item collection.
 /// A null `Value` means the label has no text.
-fn label_text(body: &[u8]) -> Result<Option<String>, Failure> {
+pub(crate) fn label_text(body: &[u8]) -> Result<Option<String>, Failure> {
     let json = odata::parse_json(body)?;
     let item = match &json {
         Json::Object(o) if o.contains_key("Value") => &json,
@@ -248,6 +253,8 @@ mod tests {
         assert_eq!(message(br#"[1]"#), "expected a collection object, found an array");
         assert!(matches!(envelope(b"<html>"), Err(Failure::Garbled(m)) if m.starts_with("response is not valid JSON")));
         assert!(matches!(envelope(br#"{"value": [{"Name": "A"}, {"Na"#), Err(Failure::Truncated(_))));
+        // Found by fuzzing: serde reads a struct from an array too, which made `[[], ""]` an empty page.
+        assert_eq!(message(br#"[[], ""]"#), "expected a collection object, found an array");
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub fn recorder() -> (Events, ProgressSink) {
 }
 
 pub fn en_us_sync() -> SyncOptions {
-    SyncOptions { strategy: Strategy::Auto, languages: vec!["en-US".into()], dry_run: false }
+    SyncOptions { strategy: Strategy::Auto, languages: vec!["en-US".into()], drop_languages: vec![], dry_run: false }
 }
 
 /// Opens a cache on `db` (timed) with an optional progress sink.

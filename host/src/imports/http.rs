@@ -411,7 +411,7 @@ impl Sender {
                             return; // nobody waits for the batch any more
                         }
                     }
-                    Step::Again(delay) => lock(&queue).waiting.push((Instant::now() + delay, index, exchange)),
+                    Step::Again(delay) => lock(&queue).waiting.push((Instant::now() + delay, index, *exchange)),
                 },
                 Next::WaitUntil(when) => {
                     // Capped, so that a retry queued meanwhile by another slot with an earlier time
@@ -437,7 +437,7 @@ struct Queue {
 }
 
 enum Next {
-    Run(u32, Exchange),
+    Run(u32, Box<Exchange>),
     WaitUntil(Instant),
     Finished,
 }
@@ -448,10 +448,10 @@ impl Queue {
         match due {
             Some((i, when)) if when <= now => {
                 let (_, index, exchange) = self.waiting.swap_remove(i);
-                Next::Run(index, exchange)
+                Next::Run(index, Box::new(exchange))
             }
             _ => match self.fresh.pop_front() {
-                Some((index, exchange)) => Next::Run(index, exchange),
+                Some((index, exchange)) => Next::Run(index, Box::new(exchange)),
                 None => match due {
                     Some((_, when)) => Next::WaitUntil(when),
                     None => Next::Finished,

@@ -110,7 +110,9 @@ impl Database {
                 let conn = Connection::open_with_flags(path, flags).map_err(|e| cannot(&e))?;
                 match conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
                     Ok(_) => conn,
-                    Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) => {
+                    // No shared memory for the write-ahead log can be made beside the file: it is
+                    // read as it is, which is all this process can do with it anyway.
+                    Err(e) if matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)) => {
                         tracing::info!("opening {} as immutable: {e}", path.display());
                         Connection::open_with_flags(immutable_uri(path), flags).map_err(|e| cannot(&e))?
                     }
@@ -118,7 +120,11 @@ impl Database {
                 }
             }
         };
-        let mut db = Self::configure(conn, busy_timeout, access).map_err(|e| cannot(&format!("{e:#}")))?;
+        let mut db = Self::configure(conn, busy_timeout, access).map_err(|e| {
+            let read_only =
+                e.downcast_ref::<rusqlite::Error>().and_then(rusqlite::Error::sqlite_error_code) == Some(rusqlite::ErrorCode::ReadOnly);
+            if read_only { read_only_file(path) } else { cannot(&format!("{e:#}")) }
+        })?;
         let mut dir = path.as_os_str().to_owned();
         dir.push(".locks");
         db.lock_dir = Some(dir.into());
@@ -281,6 +287,14 @@ impl Database {
             self.open_transaction = None;
         }
     }
+}
+
+fn read_only_file(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot write the cache database {}: the file (or its directory) is read-only to this user; \
+         commands that only read (entity, search, stats, ...) still work",
+        path.display()
+    )
 }
 
 /// `file:<path>?immutable=1`, with the path percent-encoded as SQLite's URI rules ask.

@@ -1,0 +1,273 @@
+//! What a first real user meets at the edges of the command-line tool: messages, exit codes, logs,
+//! a run killed hard, a cache file the user may only read.
+
+use d365meta_simulator::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, Dataset, EnvironmentSpec, Fault, FaultKind, Scale, Simulator,
+};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("d365meta-edges-{name}-{}-{:08x}", std::process::id(), fastrand::u32(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn command(cache: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_d365meta"));
+    command.arg("--cache").arg(cache).args(args);
+    for var in ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "D365META_TOKEN_ENDPOINT"] {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn d365meta(cache: &Path, args: &[&str]) -> Output {
+    command(cache, args).output().expect("the binary runs")
+}
+
+/// Runs the binary off the async runtime's threads.
+async fn run(cache: &Path, args: &[&str]) -> Output {
+    let (cache, args) = (cache.to_owned(), args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    tokio::task::spawn_blocking(move || d365meta(&cache, &args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "failed: {}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+async fn simulator(scale: Scale) -> Simulator {
+    Simulator::start("127.0.0.1".parse().unwrap(), vec![EnvironmentSpec::new("a", Arc::new(Dataset::generate(scale)))]).await.unwrap()
+}
+
+#[test]
+fn bad_urls_are_refused_before_anything_is_created_and_never_echoed_whole() {
+    let dir = scratch("urls");
+    let db = dir.join("cache.db");
+    for args in [vec!["sync", "contoso.operations.dynamics.com"], vec!["version", "ftp://x"], vec!["forget", "nope"]] {
+        let out = d365meta(&db, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("base URL"), "{}", stderr(&out));
+    }
+    let long = format!("https://contoso.operations.dynamics.com/{}", "a".repeat(100_000));
+    let out = d365meta(&db, &["sync", &long]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stderr.len() < 1_000, "{} bytes of error for a 100 KB URL", out.stderr.len());
+    assert!(stderr(&out).contains("100040 bytes"), "{}", stderr(&out));
+    assert!(!db.exists(), "a refused URL must not create the cache file");
+    // Reading a cache that does not exist reads an empty one, and creates nothing either.
+    let stats = json(&d365meta(&db, &["stats", "--json"]));
+    assert_eq!(stats["environments"], serde_json::json!([]));
+    assert!(!db.exists());
+    let out = d365meta(&db, &["history", "--env", "http://127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(3), "an unknown environment's history is not found: {}", stderr(&out));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_404_during_a_sync_is_a_failure_not_an_unknown_name() {
+    let sim = simulator(Scale::Tiny).await;
+    sim.env(0).inject(Fault::status("/Metadata/PublicEntities", 1, 404));
+    let dir = scratch("404");
+    let out = run(&dir.join("cache.db"), &["sync", &sim.env(0).base_url()]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/Metadata/PublicEntities: HTTP 404"), "{}", stderr(&out));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_match_is_one_match() {
+    let sim = simulator(Scale::Tiny).await;
+    let dir = scratch("match");
+    let db = dir.join("cache.db");
+    json(&run(&db, &["sync", &sim.env(0).base_url(), "--json"]).await);
+    let names: Vec<String> = Dataset::generate(Scale::Tiny).public_entities.iter().map(|e| e.name.clone()).collect();
+    let mut found = false;
+    for name in names {
+        let hits = json(&run(&db, &["search", &name, "--kind", "public-entity", "--json"]).await);
+        if hits["total"] == 1 {
+            let text = String::from_utf8_lossy(&run(&db, &["search", &name, "--kind", "public-entity"]).await.stdout).into_owned();
+            assert!(text.contains(&format!("1 match for {name:?}")), "{text}");
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "some entity name matches only itself");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_hard_reads_as_interrupted_without_another_sync() {
+    let sim = simulator(Scale::Small).await;
+    sim.env(0).inject(Fault::new("/Metadata/Labels(", usize::MAX, FaultKind::Delay(Duration::from_millis(30))));
+    let url = sim.env(0).base_url();
+    let dir = scratch("killed");
+    let db = dir.join("cache.db");
+    let mut child = command(&db, &["sync", &url]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Wait until the sync is well into its labels.
+    let started = Instant::now();
+    while sim.env(0).requests().iter().filter(|r| r.path_and_query.contains("/Metadata/Labels(")).count() < 50 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the sync never reached its labels");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to record anything
+    child.wait().unwrap();
+    let history = json(&run(&db, &["history", "--json"]).await);
+    assert_eq!(history[0]["outcome"], "interrupted", "{history:#}");
+    assert!(history[0]["error"].as_str().unwrap().contains("process ended"), "{history:#}");
+    let stats = json(&run(&db, &["stats", "--json"]).await);
+    assert_eq!(stats["last_sync"]["outcome"], "interrupted");
+    // Reading changed nothing: the database still records it as running, until the next sync.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: String = conn.query_row("SELECT outcome FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, "running");
+    drop(conn);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_tells_phases_and_requests_apart_and_never_shows_a_token() {
+    let sim = simulator(Scale::Tiny).await;
+    sim.env(0).set_require_bearer(Some(DEFAULT_TOKEN.to_owned()));
+    let url = sim.env(0).base_url();
+    let dir = scratch("log");
+    let mut lines = Vec::new();
+    for verbosity in ["-v", "-vv", "-vvv"] {
+        let db = dir.join(format!("cache{verbosity}.db"));
+        let out = {
+            let (db, url, endpoint) = (db.clone(), url.clone(), sim.token_endpoint("tenant"));
+            tokio::task::spawn_blocking(move || {
+                command(&db, &["--auth", "always", verbosity, "sync", &url])
+                    .env("AZURE_TENANT_ID", "tenant")
+                    .env("AZURE_CLIENT_ID", DEFAULT_CLIENT_ID)
+                    .env("AZURE_CLIENT_SECRET", DEFAULT_CLIENT_SECRET)
+                    .env("D365META_TOKEN_ENDPOINT", endpoint)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        };
+        assert!(out.status.success(), "{}", stderr(&out));
+        let log = stderr(&out);
+        assert!(!log.contains(DEFAULT_TOKEN) && !log.contains(DEFAULT_CLIENT_SECRET), "{verbosity}: a secret was logged");
+        assert!(log.contains("command{name=\"sync\"}") || log.contains("command{name=sync}"), "{verbosity}: {log}");
+        assert!(log.contains("phase{name=labels:en-US}") && log.contains("finished") && log.contains("elapsed_ms"), "{verbosity}: {log}");
+        if verbosity != "-v" {
+            let request = log
+                .lines()
+                .find(|l| l.contains("request{method=GET") && l.contains("/Metadata/PublicEntities"))
+                .unwrap_or_else(|| panic!("{verbosity}: no request line: {log}"));
+            assert!(
+                request.contains("attempt=1") && request.contains("status=200") && request.contains("elapsed_ms="),
+                "{verbosity}: {request}"
+            );
+        }
+        lines.push(log.lines().count());
+    }
+    assert!(lines[0] >= 8 && lines[0] < lines[1] && lines[1] <= lines[2], "lines at -v, -vv, -vvv: {lines:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Runs the binary as a user who may read the cache file but not write it or its directory. As
+/// root (whom file modes do not stop) the binary runs as `nobody` through `setpriv`; otherwise the
+/// modes are taken away from the user itself.
+#[derive(Clone)]
+struct ReadOnlyUser {
+    dir: PathBuf,
+    binary: PathBuf,
+    as_root: bool,
+}
+
+impl ReadOnlyUser {
+    fn new(dir: &Path) -> ReadOnlyUser {
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: geteuid has no preconditions.
+        let as_root = unsafe { libc::geteuid() } == 0;
+        let binary = if as_root {
+            // nobody cannot reach the build directory under /root: a copy it can run, and the
+            // compiled component, so that it need not compile it again.
+            let copy = dir.join("d365meta");
+            std::fs::copy(env!("CARGO_BIN_EXE_d365meta"), &copy).unwrap();
+            let components = dirs::cache_dir().unwrap().join("d365meta/components");
+            let target = dir.join("xdg/d365meta/components");
+            std::fs::create_dir_all(&target).unwrap();
+            for entry in std::fs::read_dir(components).into_iter().flatten().flatten() {
+                let _ = std::fs::copy(entry.path(), target.join(entry.file_name()));
+            }
+            for path in [dir.to_owned(), dir.join("xdg"), dir.join("xdg/d365meta"), target.clone()] {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            for entry in std::fs::read_dir(&target).unwrap().flatten() {
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            copy
+        } else {
+            PathBuf::from(env!("CARGO_BIN_EXE_d365meta"))
+        };
+        ReadOnlyUser { dir: dir.to_owned(), binary, as_root }
+    }
+
+    /// Takes write access to `db` (and, unless root, to its directory) away.
+    fn protect(&self, db: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(db, std::fs::Permissions::from_mode(0o444)).unwrap();
+        if !self.as_root {
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+    }
+
+    fn restore(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o755));
+    }
+
+    async fn run(&self, db: &Path, args: &[&str]) -> Output {
+        let (user, db, args) = (self.clone(), db.to_owned(), args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        tokio::task::spawn_blocking(move || {
+            let mut command = if user.as_root {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&user.binary);
+                c.env("HOME", user.dir.join("home")).env("XDG_CACHE_HOME", user.dir.join("xdg"));
+                c
+            } else {
+                Command::new(&user.binary)
+            };
+            command.arg("--cache").arg(&db).args(&args).output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_the_user_may_only_read_can_be_read() {
+    let sim = simulator(Scale::Tiny).await;
+    let dir = scratch("readonly");
+    let db = dir.join("cache.db");
+    json(&run(&db, &["sync", &sim.env(0).base_url(), "--json"]).await);
+    let name = Dataset::generate(Scale::Tiny).public_entities[0].name.clone();
+    let user = ReadOnlyUser::new(&dir);
+    user.protect(&db);
+    let before = std::fs::read(&db).unwrap();
+    let entity = json(&user.run(&db, &["entity", &name, "--json"]).await);
+    assert_eq!(entity["public_entity"]["name"], name.as_str());
+    let stats = json(&user.run(&db, &["stats", "--json"]).await);
+    assert_eq!(stats["environments"].as_array().unwrap().len(), 1);
+    let search = json(&user.run(&db, &["search", &name, "--json"]).await);
+    assert!(search["total"].as_u64().unwrap() >= 1);
+    // A write is refused with a clear error, and the file is left as it was.
+    let out = user.run(&db, &["gc"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot write the cache database") && stderr(&out).contains("read-only"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file was changed");
+    user.restore();
+    std::fs::remove_dir_all(dir).unwrap();
+}
