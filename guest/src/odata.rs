@@ -225,6 +225,15 @@ mod tests {
     }
 
     #[test]
+    fn long_urls_are_shortened_for_messages() {
+        assert_eq!(shorten("http://h/x"), "http://h/x");
+        let long = format!("http://h/{}", "é".repeat(50_000));
+        let short = shorten(&long);
+        assert!(short.len() < 260, "{}", short.len());
+        assert!(short.ends_with(&format!("({} bytes)", long.len())), "{short}");
+    }
+
+    #[test]
     fn error_statuses_name_the_service_error_and_activity() {
         let r = response(404, r#"{"error":{"code":"NotFound","message":"No action GetInstalledModules"}}"#);
         let Err(f) = check_status(&r) else { panic!("404 passed") };

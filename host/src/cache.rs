@@ -71,6 +71,9 @@ impl CacheOptions {
     }
 }
 
+/// The future of one call into an export answering `result<T, error>`.
+type ExportCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, api::Error>>> + Send + 'a>>;
+
 pub struct Cache {
     store: Store<State>,
     core: Core,
@@ -235,11 +238,7 @@ impl Cache {
     /// a trap marks the instance broken.
     async fn call<T, F>(&mut self, f: F) -> anyhow::Result<T>
     where
-        F: for<'a> FnOnce(
-            &'a Core,
-            &'a mut Store<State>,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, api::Error>>> + Send + 'a>>,
+        F: for<'a> FnOnce(&'a Core, &'a mut Store<State>) -> ExportCall<'a, T>,
     {
         self.ensure_usable()?;
         entering_guest(&mut self.store);
@@ -250,11 +249,7 @@ impl Cache {
     /// Calls a read export on the read-only connection.
     async fn call_read<T, F>(&mut self, f: F) -> anyhow::Result<T>
     where
-        F: for<'a> FnOnce(
-            &'a Core,
-            &'a mut Store<State>,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, api::Error>>> + Send + 'a>>,
+        F: for<'a> FnOnce(&'a Core, &'a mut Store<State>) -> ExportCall<'a, T>,
     {
         self.store.data_mut().reading = true;
         let result = self.call(f).await;

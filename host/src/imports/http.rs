@@ -592,14 +592,7 @@ fn human_size(bytes: u64) -> String {
 }
 
 /// A URL for a message or a log line: long ones are cut, so that a 100 KB URL is not echoed whole.
-pub fn shorten(url: &str) -> String {
-    const KEEP: usize = 200;
-    if url.len() <= KEEP {
-        return url.to_owned();
-    }
-    let cut = (0..=KEEP).rev().find(|i| url.is_char_boundary(*i)).unwrap_or(0);
-    format!("{}… ({} bytes)", &url[..cut], url.len())
-}
+pub use d365meta_guest::odata::shorten;
 
 fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
@@ -699,14 +692,5 @@ mod tests {
         }
         let mean = (0..2000).map(|_| backoff(&o, 4).as_secs_f64()).sum::<f64>() / 2000.0;
         assert!((0.3..0.5).contains(&mean), "full jitter over [0, 0.8s] averages 0.4s, got {mean}");
-    }
-
-    #[test]
-    fn long_urls_are_shortened_for_messages() {
-        assert_eq!(shorten("http://h/x"), "http://h/x");
-        let long = format!("http://h/{}", "é".repeat(50_000));
-        let short = shorten(&long);
-        assert!(short.len() < 260, "{}", short.len());
-        assert!(short.ends_with(&format!("({} bytes)", long.len())), "{short}");
     }
 }
