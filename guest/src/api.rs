@@ -1,33 +1,56 @@
 //! The operations the component exports, written against the ports so they run natively in tests.
+//! Each answers the WIT record the export returns.
 
-use crate::catalog::{self, Recorded};
-use crate::error::Result;
+use crate::catalog;
+use crate::error::{Error, Result};
+use crate::metadata::{Kind, Labelled, Texts};
 use crate::ports::Ctx;
-use crate::schema::{self, SchemaStatus};
+use crate::read::environment::{self, Scope};
+use crate::read::labels::{self as label_texts, LabelText};
+use crate::read::{entities, suggest};
 use crate::url::normalize_base_url;
-use crate::version::{self, Detected};
+use crate::version;
+use crate::wit::types::{
+    ActionLookup, EntityLookup, EnumerationLookup, ForgetReport, GcOptions, GcReport, LabelLookup, ReadOptions, SchemaStatus, SearchQuery,
+    SearchResults, Stats, SyncOptions, SyncReport, SyncRun, VersionReport,
+};
 
 /// Opens the schema (applying migrations).
 pub fn open(ctx: &Ctx<'_>) -> Result<SchemaStatus> {
-    schema::open(ctx.store, ctx.host.now_ms())
+    crate::schema::open(ctx.store, ctx.host.now_ms())
 }
 
-/// Detects and records the version of the environment at `base_url`.
-pub fn detect_version(ctx: &Ctx<'_>, base_url: &str) -> Result<(Detected, Recorded)> {
-    let base_url = normalize_base_url(base_url)?;
-    let detected = version::detect(ctx, &base_url, true)?;
-    let recorded = catalog::record(ctx.store, &detected, ctx.host.now_ms())?;
-    Ok((detected, recorded))
+/// Detects and records the version of the environment `ctx.http` reaches.
+pub fn detect_version(ctx: &Ctx<'_>) -> Result<VersionReport> {
+    let base_url = normalize_base_url(&ctx.http.base_url())?;
+    let d = version::detect(ctx, &base_url, true)?;
+    let r = catalog::record(ctx.store, &d, ctx.host.now_ms())?;
+    Ok(VersionReport {
+        base_url: d.base_url,
+        modules_hash: d.modules_hash,
+        modules: d.modules.modules,
+        unparsed: d.modules.unparsed,
+        application_version: d.application_version,
+        platform_version: d.platform_version,
+        fallback: d.fallback,
+        fallback_reason: d.fallback_reason,
+        warnings: d.warnings,
+        new_version: r.new_version,
+        first_seen_ms: r.first_seen_ms,
+        last_seen_ms: r.last_seen_ms,
+        shared_with: r.shared_with,
+        requests: d.requests,
+    })
 }
 
-/// Syncs the environment at `base_url`.
-pub fn sync(ctx: &Ctx<'_>, base_url: &str, options: &crate::sync::SyncOptions) -> Result<crate::sync::SyncReport> {
-    crate::sync::sync(ctx, base_url, options)
+/// Syncs the environment `ctx.http` reaches.
+pub fn sync(ctx: &Ctx<'_>, options: &SyncOptions) -> Result<SyncReport> {
+    crate::sync::sync(ctx, options)
 }
 
 /// Recorded syncs, newest first; for an environment the cache does not know, an error.
-pub fn history(ctx: &Ctx<'_>, base_url: Option<&str>, limit: u32) -> Result<Vec<crate::sync::history::SyncRun>> {
-    let url = base_url.map(normalize_base_url).transpose()?;
+pub fn history(ctx: &Ctx<'_>, options: &ReadOptions, limit: u32) -> Result<Vec<SyncRun>> {
+    let url = options.base_url.as_deref().map(normalize_base_url).transpose()?;
     if let Some(url) = &url {
         let known = crate::sql::query_opt(
             ctx.store,
@@ -36,63 +59,48 @@ pub fn history(ctx: &Ctx<'_>, base_url: Option<&str>, limit: u32) -> Result<Vec<
             |r| r.int(0),
         )?;
         if known.is_none() {
-            return Err(crate::Error::not_found(format!("{url} is not in the cache: it was never detected or synced")));
+            return Err(Error::not_found(format!("{url} is not in the cache: it was never detected or synced")));
         }
     }
     crate::sync::history::list(ctx.store, url.as_deref(), limit)
 }
 
 /// Removes what nothing references, then, if asked, gives the space back.
-pub fn gc(ctx: &Ctx<'_>, keep_days: u32, vacuum: bool) -> Result<crate::gc::GcReport> {
-    let mut report = crate::gc::collect(ctx.store, keep_days, ctx.host.now_ms())?;
-    if vacuum {
+pub fn gc(ctx: &Ctx<'_>, options: &GcOptions) -> Result<GcReport> {
+    let mut report = crate::gc::collect(ctx.store, options.keep_days, ctx.host.now_ms())?;
+    if options.vacuum {
         report.bytes_freed = crate::gc::vacuum(ctx.store)?;
     }
     Ok(report)
 }
 
 /// Removes an environment and its recorded syncs.
-pub fn forget(ctx: &Ctx<'_>, base_url: &str) -> Result<crate::gc::Forgotten> {
+pub fn forget(ctx: &Ctx<'_>, base_url: &str) -> Result<ForgetReport> {
     crate::gc::forget(ctx.store, &normalize_base_url(base_url)?)
 }
 
 // ---- reads ----
 
-use crate::metadata::{DataEntity, Enumeration, Kind, PublicEntity};
-use crate::read::environment::{self, Scope};
-use crate::read::labels::{self as label_texts, LabelText};
-use crate::read::{entities, suggest};
-use std::collections::BTreeMap;
-
-/// Which languages to resolve labels in, when asked to.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReadOptions {
-    pub env: Option<String>,
-    /// The language, then fallbacks.
-    pub languages: Option<Vec<String>>,
+/// The languages labels are resolved in, when asked to: the language, then its fallbacks.
+fn languages(options: &ReadOptions) -> Option<Vec<String>> {
+    options.labels.as_ref().map(|l| label_texts::language_order(&l.language, &l.fallback))
 }
 
-/// Label texts resolved for a result: label id to text (absent when unknown).
-pub type Texts = BTreeMap<String, String>;
-
-fn texts(ctx: &Ctx<'_>, scope: &Scope, options: &ReadOptions, ids: &[&str]) -> Result<Texts> {
-    let Some(languages) = &options.languages else { return Ok(Texts::new()) };
-    Ok(label_texts::resolve(ctx.store, scope, ids, languages)?
+/// Resolves the label ids `item` refers to and fills in their texts, when the options ask for it.
+fn fill_labels<T: Labelled>(ctx: &Ctx<'_>, scope: &Scope, options: &ReadOptions, item: &mut T) -> Result<()> {
+    let Some(languages) = languages(options) else { return Ok(()) };
+    let mut ids = Vec::new();
+    item.label_ids(&mut ids);
+    let texts: Texts = label_texts::resolve(ctx.store, scope, &ids, &languages)?
         .into_iter()
         .filter_map(|(id, t)| t.text().map(|text| (id, text.to_owned())))
-        .collect())
-}
-
-pub struct EntityLookup {
-    pub env: String,
-    pub data_entity: Option<DataEntity>,
-    pub public_entity: Option<PublicEntity>,
-    pub texts: Texts,
-    pub suggestions: Vec<String>,
+        .collect();
+    item.fill_labels(&texts);
+    Ok(())
 }
 
 pub fn entity(ctx: &Ctx<'_>, name: &str, options: &ReadOptions) -> Result<EntityLookup> {
-    let scope = environment::resolve(ctx.store, options.env.as_deref())?;
+    let scope = environment::resolve(ctx.store, options.base_url.as_deref())?;
     let store = ctx.store;
     let mut data = match entities::find(store, &scope, Kind::DataEntity, name)? {
         Some(id) => entities::data_entity(store, id)?,
@@ -107,7 +115,7 @@ pub fn entity(ctx: &Ctx<'_>, name: &str, options: &ReadOptions) -> Result<Entity
     {
         public_id = entities::find(store, &scope, Kind::PublicEntity, public_name)?;
     }
-    let public = match public_id {
+    let mut public = match public_id {
         Some(id) => entities::public_entity(store, id)?,
         None => None,
     };
@@ -124,28 +132,14 @@ pub fn entity(ctx: &Ctx<'_>, name: &str, options: &ReadOptions) -> Result<Entity
     } else {
         vec![]
     };
-    let mut ids: Vec<&str> = Vec::new();
-    use crate::metadata::LabelIds;
-    if let Some(d) = &data {
-        d.label_ids(&mut ids);
-    }
-    if let Some(p) = &public {
-        p.label_ids(&mut ids);
-    }
-    let texts = texts(ctx, &scope, options, &ids)?;
-    Ok(EntityLookup { env: scope.base_url, data_entity: data, public_entity: public, texts, suggestions })
-}
-
-pub struct EnumerationLookup {
-    pub env: String,
-    pub enumeration: Option<Enumeration>,
-    pub texts: Texts,
-    pub suggestions: Vec<String>,
+    fill_labels(ctx, &scope, options, &mut data)?;
+    fill_labels(ctx, &scope, options, &mut public)?;
+    Ok(EntityLookup { base_url: scope.base_url, data_entity: data, public_entity: public, suggestions })
 }
 
 pub fn enumeration(ctx: &Ctx<'_>, name: &str, options: &ReadOptions) -> Result<EnumerationLookup> {
-    let scope = environment::resolve(ctx.store, options.env.as_deref())?;
-    let found = match entities::find(ctx.store, &scope, Kind::Enumeration, name)? {
+    let scope = environment::resolve(ctx.store, options.base_url.as_deref())?;
+    let mut found = match entities::find(ctx.store, &scope, Kind::Enumeration, name)? {
         Some(id) => entities::enumeration(ctx.store, id)?,
         None => None,
     };
@@ -153,20 +147,8 @@ pub fn enumeration(ctx: &Ctx<'_>, name: &str, options: &ReadOptions) -> Result<E
         Some(_) => vec![],
         None => suggest::closest(name, entities::names(ctx.store, &scope, &[Kind::Enumeration])?.iter().map(String::as_str), 5),
     };
-    let mut ids = Vec::new();
-    if let Some(e) = &found {
-        use crate::metadata::LabelIds;
-        e.label_ids(&mut ids);
-    }
-    let texts = texts(ctx, &scope, options, &ids)?;
-    Ok(EnumerationLookup { env: scope.base_url, enumeration: found, texts, suggestions })
-}
-
-pub struct ActionLookup {
-    pub env: String,
-    /// (entity, action)
-    pub actions: Vec<(String, crate::metadata::Action)>,
-    pub suggestions: Vec<String>,
+    fill_labels(ctx, &scope, options, &mut found)?;
+    Ok(EnumerationLookup { base_url: scope.base_url, enumeration: found, suggestions })
 }
 
 /// The canonical public entity name for a name that may be a public entity, an entity set or a
@@ -195,24 +177,24 @@ pub fn public_entity_name(ctx: &Ctx<'_>, scope: &Scope, name: &str) -> Result<Op
 }
 
 pub fn actions(ctx: &Ctx<'_>, name: &str, entity: Option<&str>, options: &ReadOptions) -> Result<ActionLookup> {
-    let scope = environment::resolve(ctx.store, options.env.as_deref())?;
+    let scope = environment::resolve(ctx.store, options.base_url.as_deref())?;
     let owner = match entity {
         Some(e) => Some(public_entity_name(ctx, &scope, e)?.ok_or_else(|| {
             let names = entities::names(ctx.store, &scope, &[Kind::PublicEntity, Kind::DataEntity]).unwrap_or_default();
             let close = suggest::closest(e, names.iter().map(String::as_str), 5);
             let hint = if close.is_empty() { String::new() } else { format!("; did you mean: {}", close.join(", ")) };
-            crate::Error::not_found(format!("no entity named {e:?} in {}{hint}", scope.base_url))
+            Error::not_found(format!("no entity named {e:?} in {}{hint}", scope.base_url))
         })?),
         None => None,
     };
     let mut found = entities::actions_named(ctx.store, &scope, name)?;
     if let Some(owner) = &owner {
-        found.retain(|(o, _)| o == owner);
+        found.retain(|a| &a.entity == owner);
     }
     let suggestions = if found.is_empty() {
         let pool = match &owner {
             Some(o) => match entities::find(ctx.store, &scope, Kind::PublicEntity, o)? {
-                Some(id) => entities::actions_of(ctx.store, id)?.into_iter().map(|a| a.name).collect(),
+                Some(id) => entities::actions_of(ctx.store, id, o)?.into_iter().map(|a| a.name).collect(),
                 None => vec![],
             },
             None => entities::action_names(ctx.store, &scope)?,
@@ -221,43 +203,62 @@ pub fn actions(ctx: &Ctx<'_>, name: &str, entity: Option<&str>, options: &ReadOp
     } else {
         vec![]
     };
-    Ok(ActionLookup { env: scope.base_url, actions: found, suggestions })
+    Ok(ActionLookup { base_url: scope.base_url, actions: found, suggestions })
 }
 
-pub struct LabelLookup {
-    pub env: String,
-    pub id: String,
-    pub text: LabelText,
-}
-
-pub fn label(ctx: &Ctx<'_>, id: &str, language: &str, fallback: &[String], env: Option<&str>) -> Result<LabelLookup> {
-    let scope = environment::resolve(ctx.store, env)?;
-    let order = label_texts::language_order(language, fallback);
+pub fn label(ctx: &Ctx<'_>, id: &str, options: &ReadOptions) -> Result<LabelLookup> {
+    let scope = environment::resolve(ctx.store, options.base_url.as_deref())?;
+    let order = languages(options).unwrap_or_else(|| vec![crate::sync::DEFAULT_LANGUAGE.to_owned()]);
     let mut resolved = label_texts::resolve(ctx.store, &scope, &[id], &order)?;
-    let text = resolved.remove(id).ok_or_else(|| crate::Error::internal("label resolution lost the id"))?;
-    Ok(LabelLookup { env: scope.base_url, id: id.to_owned(), text })
+    let text = resolved.remove(id).ok_or_else(|| Error::internal("label resolution lost the id"))?;
+    let mut out = LabelLookup {
+        base_url: scope.base_url,
+        id: id.to_owned(),
+        text: None,
+        language: None,
+        literal: false,
+        missing_in: vec![],
+        not_synced: vec![],
+        unknown_in: vec![],
+    };
+    let skipped = match text {
+        LabelText::Literal(text) => {
+            out.text = Some(text);
+            out.literal = true;
+            return Ok(out);
+        }
+        LabelText::Found { text, language, skipped } => {
+            out.text = Some(text);
+            out.language = Some(language);
+            skipped
+        }
+        LabelText::Missing(skipped) => skipped,
+    };
+    out.missing_in = skipped.known_missing;
+    out.not_synced = skipped.not_synced;
+    out.unknown_in = skipped.unknown;
+    Ok(out)
 }
 
-pub struct SearchOutcome {
-    pub env: String,
-    pub results: crate::search::query::Results,
-    pub texts: Texts,
-}
-
-pub fn search(ctx: &Ctx<'_>, mut query: crate::search::query::Query, options: &ReadOptions) -> Result<SearchOutcome> {
-    let scope = environment::resolve(ctx.store, options.env.as_deref())?;
+pub fn search(ctx: &Ctx<'_>, mut query: SearchQuery, options: &ReadOptions) -> Result<SearchResults> {
+    let scope = environment::resolve(ctx.store, options.base_url.as_deref())?;
     if let Some(e) = query.filters.entity.clone() {
         query.filters.entity = Some(
-            public_entity_name(ctx, &scope, &e)?
-                .ok_or_else(|| crate::Error::not_found(format!("no entity named {e:?} in {}", scope.base_url)))?,
+            public_entity_name(ctx, &scope, &e)?.ok_or_else(|| Error::not_found(format!("no entity named {e:?} in {}", scope.base_url)))?,
         );
     }
-    let results = crate::search::query::run(ctx.store, &scope, &query)?;
-    let ids: Vec<&str> = results.hits.iter().filter_map(|h| h.label_id.as_deref()).collect();
-    let texts = texts(ctx, &scope, options, &ids)?;
-    Ok(SearchOutcome { env: scope.base_url, results, texts })
+    let language = options.labels.as_ref().map_or(crate::sync::DEFAULT_LANGUAGE, |l| l.language.as_str());
+    let mut results = crate::search::query::run(ctx.store, &scope, &query, language)?;
+    if let Some(languages) = languages(options) {
+        let ids: Vec<&str> = results.hits.iter().filter_map(|h| h.label_id.as_deref()).collect();
+        let texts = label_texts::resolve(ctx.store, &scope, &ids, &languages)?;
+        for hit in &mut results.hits {
+            hit.label = hit.label_id.as_ref().and_then(|id| texts.get(id)).and_then(|t| t.text()).map(str::to_owned);
+        }
+    }
+    Ok(SearchResults { base_url: scope.base_url, total: results.total, hits: results.hits })
 }
 
-pub fn stats(ctx: &Ctx<'_>, env: Option<&str>) -> Result<crate::read::stats::Stats> {
-    crate::read::stats::collect(ctx.store, env)
+pub fn stats(ctx: &Ctx<'_>, options: &ReadOptions) -> Result<Stats> {
+    crate::read::stats::collect(ctx.store, options.base_url.as_deref())
 }

@@ -109,16 +109,7 @@ pub fn version_modules(store: &dyn Store, version_id: i64) -> Result<Vec<Module>
     )
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnvironmentInfo {
-    pub base_url: String,
-    pub modules_hash: Option<String>,
-    pub application_version: Option<String>,
-    pub platform_version: Option<String>,
-    pub fallback: bool,
-    pub first_seen_ms: i64,
-    pub last_seen_ms: i64,
-}
+pub use crate::wit::types::{EnvironmentInfo, VersionInfo};
 
 pub fn list_environments(store: &dyn Store) -> Result<Vec<EnvironmentInfo>> {
     query_map(
@@ -139,18 +130,6 @@ pub fn list_environments(store: &dyn Store) -> Result<Vec<EnvironmentInfo>> {
             })
         },
     )
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VersionInfo {
-    pub modules_hash: String,
-    pub module_count: u32,
-    pub application_version: Option<String>,
-    pub platform_version: Option<String>,
-    pub fallback: bool,
-    pub first_seen_ms: i64,
-    pub last_seen_ms: i64,
-    pub environments: Vec<String>,
 }
 
 pub fn list_versions(store: &dyn Store) -> Result<Vec<VersionInfo>> {

@@ -1,27 +1,9 @@
 //! The one error type of the core: a kind a caller can branch on and a message a person can act on.
+//! It is the WIT `error` record itself, so it crosses the boundary as it is.
 
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
-    InvalidInput,
-    Denied,
-    Network,
-    Service,
-    Parse,
-    Store,
-    Schema,
-    Cancelled,
-    NotFound,
-    Conflict,
-    Internal,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error {
-    pub kind: ErrorKind,
-    pub message: String,
-}
+pub use crate::wit::types::{Error, ErrorKind};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -57,11 +39,3 @@ impl Error {
         self
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}

@@ -11,15 +11,7 @@ use crate::params;
 use crate::ports::{Store, TxMode};
 use crate::sql::{exec, in_transaction, query_opt};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GcReport {
-    pub versions: u64,
-    pub snapshots: u64,
-    pub objects: u64,
-    pub labels: u64,
-    /// Bytes the file shrank by when vacuumed.
-    pub bytes_freed: u64,
-}
+pub use crate::wit::types::{ForgetReport, GcReport};
 
 const DOOMED_VERSIONS: &str = "SELECT id FROM versions
     WHERE last_seen_ms < ?1
@@ -61,16 +53,8 @@ fn file_bytes(store: &dyn Store) -> Result<u64> {
     Ok(pragma("page_count")? * pragma("page_size")?)
 }
 
-/// What forgetting an environment removed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Forgotten {
-    pub base_url: String,
-    pub runs: u64,
-    pub snapshot_unreferenced: bool,
-}
-
 /// Removes the environment at `base_url` (normalised) and its recorded syncs.
-pub fn forget(store: &dyn Store, base_url: &str) -> Result<Forgotten> {
+pub fn forget(store: &dyn Store, base_url: &str) -> Result<ForgetReport> {
     in_transaction(store, TxMode::Immediate, || {
         let snapshot = query_opt(store, "SELECT snapshot_id FROM environments WHERE base_url = ?1", &params![base_url], |r| r.opt_int(0))?;
         let runs = exec(store, "DELETE FROM sync_runs WHERE base_url = ?1", &params![base_url])?;
@@ -83,6 +67,6 @@ pub fn forget(store: &dyn Store, base_url: &str) -> Result<Forgotten> {
                 .is_some_and(|n| n == 0),
             None => false,
         };
-        Ok(Forgotten { base_url: base_url.to_owned(), runs, snapshot_unreferenced })
+        Ok(ForgetReport { base_url: base_url.to_owned(), runs, snapshot_unreferenced })
     })
 }

@@ -21,6 +21,7 @@ pub mod sync;
 pub mod time;
 pub mod url;
 pub mod version;
+pub mod wit;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -3,26 +3,10 @@
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Module {
-    pub module_id: String,
-    pub name: String,
-    pub version: String,
-    pub publisher: String,
-    pub display_name: String,
-}
-
-/// A line that could not be parsed, kept with its text so it is never dropped silently.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnparsedLine {
-    /// 1-based position in the response.
-    pub line: u32,
-    pub text: String,
-    pub reason: String,
-}
+pub use crate::wit::types::{Module, ModuleChange, ModuleDiff, UnparsedLine};
 
 /// The parsed module list of one environment.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModuleList {
     /// Sorted by module id, then version (byte order).
     pub modules: Vec<Module>,
@@ -163,23 +147,6 @@ fn abbreviate(items: &[&str], max: usize) -> String {
     if items.len() <= max { items.join(", ") } else { format!("{}, and {} more", items[..max].join(", "), items.len() - max) }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModuleChange {
-    pub module_id: String,
-    pub old_version: String,
-    pub new_version: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ModuleDiff {
-    /// Only in the second list.
-    pub added: Vec<Module>,
-    /// Only in the first list.
-    pub removed: Vec<Module>,
-    pub changed: Vec<ModuleChange>,
-    pub unchanged: u32,
-}
-
 /// Compares two module lists by module id. A module id listed several times compares by its sorted
 /// versions joined with `,`, so duplicates never hide a change.
 pub fn diff(a: &[Module], b: &[Module]) -> ModuleDiff {
@@ -195,7 +162,7 @@ pub fn diff(a: &[Module], b: &[Module]) -> ModuleDiff {
     }
     let versions = |ms: &[&Module]| ms.iter().map(|m| m.version.as_str()).collect::<Vec<_>>().join(",");
     let (ia, ib) = (index(a), index(b));
-    let mut out = ModuleDiff::default();
+    let mut out = ModuleDiff { added: vec![], removed: vec![], changed: vec![], unchanged: 0 };
     for (id, ma) in &ia {
         match ib.get(id) {
             None => out.removed.extend(ma.iter().map(|m| (*m).clone())),
@@ -327,7 +294,7 @@ mod tests {
         assert_eq!(d.removed.iter().map(|m| m.module_id.as_str()).collect::<Vec<_>>(), ["Gone"]);
         assert_eq!(d.changed, [ModuleChange { module_id: "Bump".into(), old_version: "1.0".into(), new_version: "1.1".into() }]);
         assert_eq!(d.unchanged, 1);
-        assert_eq!(diff(&a, &a), ModuleDiff { unchanged: 3, ..Default::default() });
+        assert_eq!(diff(&a, &a), ModuleDiff { added: vec![], removed: vec![], changed: vec![], unchanged: 3 });
     }
 
     #[test]

@@ -145,6 +145,9 @@ impl Drop for SqliteTx<'_> {
 pub struct Offline;
 
 impl Http for Offline {
+    fn base_url(&self) -> String {
+        String::new()
+    }
     fn send(&self, _: &HttpRequest) -> Result<HttpResponse, HttpError> {
         Err(HttpError::Denied("offline".to_owned()))
     }

@@ -1,29 +1,32 @@
 //! The F&O service's OData envelopes: collections, action results, errors.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::ports::{HttpError, HttpRequest, HttpResponse, Method};
+use crate::ports::{Header, HttpError, HttpRequest, HttpResponse, Method};
 use serde_json::Value as Json;
 
-/// Headers every request to the service carries. `Authorization` is the host's business.
-pub fn request(method: Method, url: String) -> HttpRequest {
-    let mut headers = vec![("Accept".to_owned(), "application/json".to_owned()), ("OData-Version".to_owned(), "4.0".to_owned())];
+/// A request for `path` under the environment, with the headers every request to the service
+/// carries. `Authorization` is the host's business.
+pub fn request(method: Method, path: String) -> HttpRequest {
+    let header = |name: &str, value: &str| Header { name: name.to_owned(), value: value.to_owned() };
+    let mut headers = vec![header("Accept", "application/json"), header("OData-Version", "4.0")];
     let body = match method {
         Method::Post => {
-            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+            headers.push(header("Content-Type", "application/json"));
             Some(b"{}".to_vec())
         }
         Method::Get => None,
     };
     // Every request the core sends only reads: the version actions are POSTs without effects.
-    HttpRequest { method, url, headers, body, idempotent: true }
+    HttpRequest { method, path, headers, body, idempotent: true }
 }
 
-pub fn describe(request: &HttpRequest) -> String {
+/// `GET <base URL><path>`, for messages that name the endpoint.
+pub fn describe(base_url: &str, request: &HttpRequest) -> String {
     let method = match request.method {
         Method::Get => "GET",
         Method::Post => "POST",
     };
-    format!("{method} {}", shorten(&request.url))
+    format!("{method} {}", shorten(&format!("{base_url}{}", request.path)))
 }
 
 /// A URL for a message: long ones are cut, so that a service's megabyte of nextLink (or a user's
@@ -208,7 +211,12 @@ mod tests {
     use super::*;
 
     fn response(status: u16, body: &str) -> HttpResponse {
-        HttpResponse { status, headers: vec![("ms-dyn-aid".into(), "abc-123".into())], body: body.as_bytes().to_vec(), attempts: 1 }
+        HttpResponse {
+            status,
+            headers: vec![Header { name: "ms-dyn-aid".into(), value: "abc-123".into() }],
+            body: body.as_bytes().to_vec(),
+            attempts: 1,
+        }
     }
 
     #[test]

@@ -1,18 +1,14 @@
-//! The seams between the core and the world: HTTP, storage and host services.
+//! The seams between the core and the world: HTTP to one environment, storage and host services.
 //!
-//! The component implements these with its WIT imports (see `component.rs`); unit tests implement them
-//! natively. The shapes follow the WIT contract in `wit/` one to one.
+//! The shapes are the WIT contract's own types (`crate::wit`); the traits let the same core code
+//! run over the component's imports (`component.rs`) and natively over test doubles and rusqlite.
 
 use crate::error::{Error, ErrorKind};
 
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Null,
-    Integer(i64),
-    Real(f64),
-    Text(String),
-    Blob(Vec<u8>),
-}
+pub use crate::wit::host::{Level, ProgressEvent as Progress};
+pub use crate::wit::http::{Error as HttpError, Header, Method, Request as HttpRequest, Response as HttpResponse};
+pub use crate::wit::store::{Error as StoreError, ErrorCode as StoreErrorCode, Rows, TransactionMode as TxMode, Value};
+pub use crate::wit::types::Phase;
 
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
@@ -55,32 +51,6 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Rows {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
-    pub changes: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreErrorCode {
-    Constraint,
-    Busy,
-    Denied,
-    Corrupt,
-    /// The connection may not write.
-    ReadOnly,
-    Invalid,
-    Misuse,
-    Other,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError {
-    pub code: StoreErrorCode,
-    pub message: String,
-}
-
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         let kind = match e.code {
@@ -89,12 +59,6 @@ impl From<StoreError> for Error {
         };
         Error::new(kind, format!("storage: {}", e.message))
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TxMode {
-    Deferred,
-    Immediate,
 }
 
 /// An open transaction: rolls back when dropped without `commit`.
@@ -113,49 +77,13 @@ pub trait Store {
     fn try_lock(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError>;
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpRequest {
-    pub method: Method,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
-    /// Safe to send twice: the host repeats it after a broken connection or a cut-off answer.
-    pub idempotent: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    pub attempts: u32,
-}
-
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
     }
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HttpError {
-    Denied(String),
-    InvalidUrl(String),
-    Timeout(String),
-    Connect(String),
-    Interrupted(String),
-    TooLarge(String),
-    Cancelled,
-    Other(String),
 }
 
 impl HttpError {
@@ -184,7 +112,10 @@ pub trait PendingBatch {
     fn next(&mut self, max: usize, linger_ms: u32) -> Vec<Completion>;
 }
 
+/// HTTP to one environment: requests name paths under its base URL, never another origin.
 pub trait Http {
+    /// The environment's base URL (normalised by whoever made the environment).
+    fn base_url(&self) -> String;
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError>;
     fn start(&self, requests: &[HttpRequest]) -> Box<dyn PendingBatch + '_>;
 
@@ -217,21 +148,19 @@ impl PendingBatch for Answered {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
+/// No environment: what reads get, so that they cannot send a request at all.
+pub struct NoNetwork;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Progress {
-    pub phase: String,
-    pub done: u64,
-    pub total: Option<u64>,
-    pub bytes: Option<u64>,
+impl Http for NoNetwork {
+    fn base_url(&self) -> String {
+        String::new()
+    }
+    fn send(&self, _: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        Err(HttpError::Denied("reads never reach an environment".to_owned()))
+    }
+    fn start(&self, requests: &[HttpRequest]) -> Box<dyn PendingBatch + '_> {
+        Box::new(Answered(requests.iter().enumerate().map(|(i, r)| (i, self.send(r))).collect()))
+    }
 }
 
 pub trait Services {
@@ -239,6 +168,11 @@ pub trait Services {
     fn log(&self, level: Level, message: &str);
     fn progress(&self, event: &Progress);
     fn cancelled(&self) -> bool;
+}
+
+/// Milliseconds since the Unix epoch from the system clock (WASI's wall clock in the component).
+pub fn system_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Everything a core operation may touch.

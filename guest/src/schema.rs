@@ -342,12 +342,7 @@ pub fn latest() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SchemaStatus {
-    pub version: u32,
-    pub latest: u32,
-    pub applied: Vec<u32>,
-}
+pub use crate::wit::types::SchemaStatus;
 
 /// Brings the database up to the newest schema this code knows.
 pub fn open(store: &dyn Store, now_ms: i64) -> Result<SchemaStatus> {

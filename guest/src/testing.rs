@@ -37,16 +37,22 @@ impl FakeHttp {
     }
 }
 
+/// The base URL of the environment `FakeHttp` stands for.
+pub const FAKE_BASE_URL: &str = "http://env.test";
+
 impl Http for FakeHttp {
+    fn base_url(&self) -> String {
+        FAKE_BASE_URL.to_owned()
+    }
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
-        self.log.borrow_mut().push(request.url.clone());
-        let once = self.once.borrow().iter().position(|(suffix, _)| request.url.ends_with(suffix.as_str()));
+        self.log.borrow_mut().push(request.path.clone());
+        let once = self.once.borrow().iter().position(|(suffix, _)| request.path.ends_with(suffix.as_str()));
         if let Some(i) = once {
             let (_, answer) = self.once.borrow_mut().remove(i).expect("the position was just found");
             return answer.map(|(status, body)| HttpResponse { status, headers: vec![], body: body.into_bytes(), attempts: 1 });
         }
         let routes = self.routes.borrow();
-        let Some((_, answer)) = routes.iter().find(|(suffix, _)| request.url.ends_with(suffix.as_str())) else {
+        let Some((_, answer)) = routes.iter().find(|(suffix, _)| request.path.ends_with(suffix.as_str())) else {
             return Ok(HttpResponse {
                 status: 404,
                 headers: vec![],

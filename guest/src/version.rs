@@ -12,40 +12,34 @@ use crate::odata::{self, Failure};
 use crate::ports::{Ctx, HttpError, HttpRequest, HttpResponse, Method};
 use serde_json::Value as Json;
 
-pub fn installed_modules_url(base_url: &str) -> String {
-    format!("{base_url}/data/SystemNotifications/Microsoft.Dynamics.DataEntities.GetInstalledModules")
-}
-pub fn application_version_url(base_url: &str) -> String {
-    format!("{base_url}/data/DataManagementEntities/Microsoft.Dynamics.DataEntities.GetApplicationVersion")
-}
-pub fn platform_version_url(base_url: &str) -> String {
-    format!("{base_url}/data/DataManagementEntities/Microsoft.Dynamics.DataEntities.GetPlatformBuildVersion")
-}
+pub const INSTALLED_MODULES: &str = "/data/SystemNotifications/Microsoft.Dynamics.DataEntities.GetInstalledModules";
+pub const APPLICATION_VERSION: &str = "/data/DataManagementEntities/Microsoft.Dynamics.DataEntities.GetApplicationVersion";
+pub const PLATFORM_VERSION: &str = "/data/DataManagementEntities/Microsoft.Dynamics.DataEntities.GetPlatformBuildVersion";
 
 /// The `GetApplicationVersion` and `GetPlatformBuildVersion` requests, in that order.
-fn build_version_requests(base_url: &str) -> [HttpRequest; 2] {
-    [odata::request(Method::Post, application_version_url(base_url)), odata::request(Method::Post, platform_version_url(base_url))]
+fn build_version_requests() -> [HttpRequest; 2] {
+    [odata::request(Method::Post, APPLICATION_VERSION.to_owned()), odata::request(Method::Post, PLATFORM_VERSION.to_owned())]
 }
 
 /// One build version from its answer, or an error naming the request and why.
-fn read_build_version(request: &HttpRequest, answer: Result<HttpResponse, HttpError>) -> Result<String> {
+fn read_build_version(base_url: &str, request: &HttpRequest, answer: Result<HttpResponse, HttpError>) -> Result<String> {
     answer
         .map_err(Failure::Transport)
         .and_then(|r| {
             odata::check_status(&r)?;
             odata::action_string(&r.body)
         })
-        .map_err(|f| f.into_error(&odata::describe(request)))
+        .map_err(|f| f.into_error(&odata::describe(base_url, request)))
 }
 
 /// The application and platform versions, each `None` when the environment would not say; and the
 /// requests made.
-pub fn build_versions(ctx: &Ctx<'_>, base_url: &str) -> (Option<String>, Option<String>, u32) {
-    let requests = build_version_requests(base_url);
+pub fn build_versions(ctx: &Ctx<'_>, base_url: &str) -> (Option<String>, Option<String>, u64) {
+    let requests = build_version_requests();
     let mut sent = 0;
     let mut answers = ctx.http.send_batch(&requests).into_iter().zip(&requests).map(|(answer, request)| {
-        sent += answer.as_ref().map_or(1, |r| r.attempts);
-        read_build_version(request, answer).ok()
+        sent += answer.as_ref().map_or(1, |r| u64::from(r.attempts));
+        read_build_version(base_url, request, answer).ok()
     });
     let application = answers.next().flatten();
     let platform = answers.next().flatten();
@@ -53,7 +47,7 @@ pub fn build_versions(ctx: &Ctx<'_>, base_url: &str) -> (Option<String>, Option<
 }
 
 /// What an environment says about its version.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Detected {
     pub base_url: String,
     pub modules: ModuleList,
@@ -64,7 +58,7 @@ pub struct Detected {
     pub fallback_reason: Option<String>,
     pub warnings: Vec<String>,
     /// HTTP requests sent, retries included, and bytes received.
-    pub requests: u32,
+    pub requests: u64,
     pub bytes: u64,
 }
 
@@ -72,16 +66,16 @@ pub struct Detected {
 /// `with_build_versions`, the application and platform versions are asked for too (concurrently);
 /// without, they are asked for only if the fallback needs them.
 pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Result<Detected> {
-    let build_requests = build_version_requests(base_url);
-    let mut requests = vec![odata::request(Method::Post, installed_modules_url(base_url))];
+    let build_requests = build_version_requests();
+    let mut requests = vec![odata::request(Method::Post, INSTALLED_MODULES.to_owned())];
     if with_build_versions {
         requests.extend(build_requests.iter().cloned());
     }
     let mut answers = ctx.http.send_batch(&requests).into_iter();
-    let mut sent = 0u32;
+    let mut sent = 0u64;
     let mut bytes = 0u64;
     let mut count = |r: &Result<HttpResponse, HttpError>| {
-        sent += r.as_ref().map_or(1, |r| r.attempts);
+        sent += r.as_ref().map_or(1, |r| u64::from(r.attempts));
         bytes += r.as_ref().map_or(0, |r| r.body.len() as u64);
     };
     let modules_answer = answers.next().ok_or_else(|| Error::internal("no answer for GetInstalledModules"))?;
@@ -89,7 +83,7 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
     let mut build_answers: Vec<Result<HttpResponse, HttpError>> = answers.collect();
     build_answers.iter().for_each(&mut count);
 
-    let modules_what = odata::describe(&requests[0]);
+    let modules_what = odata::describe(base_url, &requests[0]);
     let mut lines = read_module_lines(modules_answer);
     // An answer cut off or garbled on the way says nothing about the environment: ask again
     // rather than give it a second identity.
@@ -114,7 +108,8 @@ pub fn detect(ctx: &Ctx<'_>, base_url: &str, with_build_versions: bool) -> Resul
         build_answers = ctx.http.send_batch(&build_requests);
         build_answers.iter().for_each(&mut count);
     }
-    let mut build_versions = build_answers.into_iter().zip(&build_requests).map(|(answer, request)| read_build_version(request, answer));
+    let mut build_versions =
+        build_answers.into_iter().zip(&build_requests).map(|(answer, request)| read_build_version(base_url, request, answer));
     let application = build_versions.next();
     let platform = build_versions.next();
 

@@ -1,14 +1,29 @@
 //! The cache as the host's callers see it: one component instance over one database, with typed
 //! calls into the component's exports.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use d365meta::cache::{Cache, CacheOptions, ReadOptions, Strategy, SyncOptions};
+//! use d365meta::runtime::{Runtime, RuntimeConfig};
+//!
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let mut cache = Cache::open(&runtime, CacheOptions::new("cache.db")).await?;
+//! let options = SyncOptions { strategy: Strategy::Auto, languages: vec!["en-US".into()], drop_languages: vec![], dry_run: false };
+//! let report = cache.sync("https://contoso.operations.dynamics.com", options).await?;
+//! println!("{:?}: {} requests", report.plan, report.requests);
+//! let found = cache.get_entity("CustomersV3", ReadOptions { base_url: None, labels: None }).await?;
+//! println!("{}", serde_json::to_string_pretty(&found)?);
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::auth::Authenticator;
 use crate::bindings::Core;
-use crate::bindings::cache_api as api;
 use crate::cancel::CancelToken;
 use crate::imports::host::{ProgressSink, Services};
-use crate::imports::http::{HttpOptions, HttpState, HttpTotals};
+use crate::imports::http::EnvironmentHandle;
+use crate::imports::http::{HttpOptions, HttpTotals, Network};
 use crate::imports::store::{Access, DEFAULT_BUSY_TIMEOUT, Database};
-use crate::policy::Origin;
 use crate::runtime::{Runtime, State, entering_guest};
 use anyhow::Context as _;
 use std::fmt;
@@ -16,13 +31,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::Store;
+use wasmtime::component::Resource;
 
-pub use api::{
-    Action, ActionLookup, DataEntity, EntityLookup, EnumerationLookup, EnvironmentInfo, EnvironmentStats, ErrorKind, ForgetReport,
-    GcOptions, GcReport, LabelLanguages, LabelLookup, Module, ModuleChange, ModuleDiff, PhaseReport, PublicEntity, ReadOptions,
-    SchemaStatus, SearchFilters, SearchHit, SearchQuery, SearchResults, SnapshotCounts, Stats, Strategy, SyncOptions, SyncReport, SyncRun,
-    UnparsedLine, VersionInfo, VersionReport,
-};
+pub use crate::bindings::types::*;
 
 /// An error the component reported: what kind, and a message naming the endpoint, status or object.
 #[derive(Clone, Debug)]
@@ -39,8 +50,8 @@ impl fmt::Display for CoreError {
 
 impl std::error::Error for CoreError {}
 
-impl From<api::Error> for CoreError {
-    fn from(e: api::Error) -> Self {
+impl From<Error> for CoreError {
+    fn from(e: Error) -> Self {
         CoreError { kind: e.kind, message: e.message }
     }
 }
@@ -72,7 +83,7 @@ impl CacheOptions {
 }
 
 /// The future of one call into an export answering `result<T, error>`.
-type ExportCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, api::Error>>> + Send + 'a>>;
+type ExportCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, Error>>> + Send + 'a>>;
 
 pub struct Cache {
     store: Store<State>,
@@ -98,13 +109,9 @@ impl Cache {
             Access::ReadOnly if !options.database.exists() => (Database::open_in_memory()?, None),
             Access::ReadOnly => (Database::open_with(&options.database, options.busy_timeout, Access::ReadOnly)?, None),
         };
-        let mut http = HttpState::new(options.http, options.auth.clone(), options.cancel.clone());
-        if let Some(origin) = options.auth.token_origin() {
-            // The token endpoint is reached by the host only, but listing it keeps one allow-list.
-            http.allow(origin);
-        }
+        let network = Network::new(options.http, options.auth.clone(), options.cancel.clone());
         let services = Services::new(options.cancel, options.progress);
-        let mut state = State::new(http, db, services);
+        let mut state = State::new(network, db, services);
         if let Some(reader) = reader {
             state = state.with_reader(reader);
         }
@@ -120,23 +127,31 @@ impl Cache {
         &self.schema
     }
 
-    /// Lets the component reach the environment at `base_url`. Commands call this for the URLs the
-    /// user gave them and nothing else.
-    pub fn allow(&mut self, base_url: &str) -> Result<Origin, CoreError> {
-        let origin = Origin::parse(base_url).map_err(|m| CoreError { kind: ErrorKind::InvalidInput, message: format!("base URL {m}") })?;
-        self.store.data_mut().http.allow(origin.clone());
-        Ok(origin)
-    }
-
     pub fn http_totals(&self) -> HttpTotals {
-        self.store.data().http.stats().totals()
+        self.store.data().network.stats().totals()
     }
 
-    /// Detects and records the version of the environment at `base_url` (allowing its host).
+    /// Lends the component an environment resource for `base_url` — the one origin it may reach —
+    /// for the length of one export call. The user named `base_url`; the component never names one.
+    async fn with_environment<T, F>(&mut self, base_url: &str, f: F) -> anyhow::Result<T>
+    where
+        F: for<'a> FnOnce(&'a Core, &'a mut Store<State>, Resource<EnvironmentHandle>) -> ExportCall<'a, T>,
+    {
+        let environment =
+            self.store.data().network.environment(base_url).map_err(|message| CoreError { kind: ErrorKind::InvalidInput, message })?;
+        let handle = self.store.data_mut().table.push(environment)?;
+        let borrowed = Resource::new_borrow(handle.rep());
+        let result = self.call(move |core, store| f(core, store, borrowed)).await;
+        self.store.data_mut().table.delete(handle)?;
+        result
+    }
+
+    /// Detects and records the version of the environment at `base_url`.
     pub async fn detect_version(&mut self, base_url: &str) -> anyhow::Result<VersionReport> {
-        self.allow(base_url)?;
-        let url = base_url.to_owned();
-        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_detect_version(store, &url).await })).await
+        self.with_environment(base_url, |core, store, env| {
+            Box::pin(async move { core.d365meta_cache_cache().call_detect_version(store, env).await })
+        })
+        .await
     }
 
     pub async fn compare_modules(&mut self, a: Vec<Module>, b: Vec<Module>) -> anyhow::Result<ModuleDiff> {
@@ -154,20 +169,19 @@ impl Cache {
         self.call_read(|core, store| Box::pin(async move { core.d365meta_cache_cache().call_list_versions(store).await })).await
     }
 
-    /// Syncs the environment at `base_url` (allowing its host).
+    /// Syncs the environment at `base_url`.
     pub async fn sync(&mut self, base_url: &str, options: SyncOptions) -> anyhow::Result<SyncReport> {
-        self.allow(base_url)?;
-        let url = base_url.to_owned();
-        self.call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_sync(store, &url, &options).await })).await
-    }
-
-    /// Recorded syncs, newest first.
-    pub async fn history(&mut self, base_url: Option<&str>, limit: u32) -> anyhow::Result<Vec<SyncRun>> {
-        let url = base_url.map(str::to_owned);
-        self.call_read(move |core, store| {
-            Box::pin(async move { core.d365meta_cache_cache().call_history(store, url.as_deref(), limit).await })
+        self.with_environment(base_url, |core, store, env| {
+            Box::pin(async move { core.d365meta_cache_cache().call_sync(store, env, &options).await })
         })
         .await
+    }
+
+    /// Recorded syncs, newest first, of one environment or (without a base URL) of all.
+    pub async fn history(&mut self, base_url: Option<&str>, limit: u32) -> anyhow::Result<Vec<SyncRun>> {
+        let options = ReadOptions { base_url: base_url.map(str::to_owned), labels: None };
+        self.call_read(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_history(store, &options, limit).await }))
+            .await
     }
 
     /// Removes what nothing references (and with `vacuum`, gives the space back).
@@ -182,7 +196,7 @@ impl Cache {
     }
 
     // Reads: answered from the database alone, on a connection that cannot write. They never reach
-    // the network (no origin is allowed for them).
+    // the network: they are lent no environment.
 
     pub async fn get_entity(&mut self, name: &str, options: ReadOptions) -> anyhow::Result<EntityLookup> {
         let name = name.to_owned();
@@ -208,12 +222,10 @@ impl Cache {
         .await
     }
 
-    pub async fn get_label(&mut self, id: &str, language: &str, fallback: Vec<String>, env: Option<&str>) -> anyhow::Result<LabelLookup> {
-        let (id, language, env) = (id.to_owned(), language.to_owned(), env.map(str::to_owned));
-        self.call_read(move |core, store| {
-            Box::pin(async move { core.d365meta_cache_cache().call_get_label(store, &id, &language, &fallback, env.as_deref()).await })
-        })
-        .await
+    pub async fn get_label(&mut self, id: &str, options: ReadOptions) -> anyhow::Result<LabelLookup> {
+        let id = id.to_owned();
+        self.call_read(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_get_label(store, &id, &options).await }))
+            .await
     }
 
     pub async fn search(&mut self, query: SearchQuery, options: ReadOptions) -> anyhow::Result<SearchResults> {
@@ -221,10 +233,10 @@ impl Cache {
             .await
     }
 
-    pub async fn stats(&mut self, env: Option<&str>) -> anyhow::Result<Stats> {
-        let env = env.map(str::to_owned);
-        self.call_read(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_get_stats(store, env.as_deref()).await }))
-            .await
+    /// Statistics of one environment or (without a base URL) of all.
+    pub async fn stats(&mut self, base_url: Option<&str>) -> anyhow::Result<Stats> {
+        let options = ReadOptions { base_url: base_url.map(str::to_owned), labels: None };
+        self.call_read(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_get_stats(store, &options).await })).await
     }
 
     fn ensure_usable(&self) -> anyhow::Result<()> {
@@ -257,7 +269,7 @@ impl Cache {
         result
     }
 
-    fn settle<T>(&mut self, result: wasmtime::Result<Result<T, api::Error>>) -> anyhow::Result<T> {
+    fn settle<T>(&mut self, result: wasmtime::Result<Result<T, Error>>) -> anyhow::Result<T> {
         self.store.data_mut().services.leave_phase();
         match result {
             Ok(Ok(value)) => Ok(value),

@@ -1,18 +1,27 @@
-//! The d365meta host: runs the core component (built from `guest/`) under wasmtime and gives it
-//! HTTP, SQLite and host services under policy; and the `d365meta` command-line tool.
+//! The d365meta host library: runs the core component (built from `guest/`) under wasmtime and
+//! gives it HTTP, SQLite and host services under policy. The `d365meta` command-line tool
+//! (`cli/`) and other hosts' embedders build on it.
 //!
-//! - [`runtime`]: the engine, the compiled component (cached), memory and CPU limits.
-//! - [`imports`]: one module per WIT interface the component imports.
-//! - [`cache`]: the typed API the CLI and the tests use to call the component.
-//! - [`cli`]: the command-line tool.
+//! - [`runtime`]: the engine, the compiled component (cached), memory and CPU limits, the linker.
+//! - [`imports`]: one module per interface the component imports (`http`, `store`, `host`, `wasi`).
+//! - [`policy`]: where a request may go; [`auth`]: the tokens the host adds.
+//! - [`cache`]: [`Cache`], the typed API over the component's exports.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use d365meta::{Cache, CacheOptions, Runtime, RuntimeConfig};
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let mut cache = Cache::open(&runtime, CacheOptions::new("cache.db")).await?;
+//! println!("{} environments", cache.list_environments().await?.len());
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod auth;
 pub mod bindings;
 pub mod cache;
 pub mod cancel;
-pub mod cli;
 pub mod imports;
-pub mod logging;
 pub mod paths;
 pub mod policy;
 pub mod runtime;

@@ -1,11 +1,8 @@
-//! Which hosts the component may reach.
-//!
-//! The allow-list holds origins (scheme, host, port) that the *user* named — the environments a
-//! command works on — never anything the component asked for. Checking fails closed: a URL that
-//! cannot be parsed, or has no host, is refused like a host that is not on the list.
+//! Where the component may send a request: under the base URL of an environment the *user* named,
+//! never anywhere the component asked for. The component names only a path; joining it to the
+//! base URL fails closed: anything that does not stay under it, or cannot be checked, is refused.
 
 use reqwest::Url;
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -43,37 +40,26 @@ impl fmt::Display for Origin {
     }
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct AllowList {
-    origins: BTreeSet<Origin>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The URL could not be parsed at all.
-    Invalid(String),
-    /// The URL's origin is not on the list.
-    NotAllowed(Origin),
-}
-
-impl AllowList {
-    pub fn allow(&mut self, origin: Origin) {
-        self.origins.insert(origin);
+/// The URL of `path` under `base_url` (a normalised base URL without a trailing slash). The path
+/// must start with one `/` and, joined and parsed, still be under the base URL: same origin, the
+/// base URL's path as a prefix, no credentials. Dot segments and encoded tricks are resolved by the
+/// URL parser before the check, so `/../` cannot climb out of a base URL's path either.
+pub fn join(base_url: &str, path: &str) -> Result<Url, String> {
+    let shown = || crate::imports::http::shorten(path);
+    if !path.starts_with('/') || path.starts_with("//") || path.starts_with("/\\") {
+        return Err(format!("{:?} is not a path under the environment (it must start with a single '/')", shown()));
     }
-
-    pub fn origins(&self) -> impl Iterator<Item = &Origin> {
-        self.origins.iter()
+    if path.chars().any(|c| c.is_control() || c == '\\' || c == '#') {
+        return Err(format!("{:?} holds characters a path under the environment cannot", shown()));
     }
-
-    /// Parses `url` and returns it with its origin if that origin is allowed.
-    pub fn check(&self, url: &str) -> Result<(Url, Origin), Refusal> {
-        let parsed = Url::parse(url).map_err(|e| Refusal::Invalid(e.to_string()))?;
-        let origin = Origin::of_url(&parsed).ok_or_else(|| Refusal::Invalid("not an http(s) URL with a host".to_owned()))?;
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(Refusal::Invalid("credentials in URLs are not allowed".to_owned()));
-        }
-        if self.origins.contains(&origin) { Ok((parsed, origin)) } else { Err(Refusal::NotAllowed(origin)) }
-    }
+    let url = Url::parse(&format!("{base_url}{path}")).map_err(|e| format!("{:?} does not make a URL under {base_url} ({e})", shown()))?;
+    let base = Url::parse(base_url).map_err(|e| format!("the base URL {base_url} is not a URL ({e})"))?;
+    let under = Origin::of_url(&url).is_some()
+        && Origin::of_url(&url) == Origin::of_url(&base)
+        && url.username().is_empty()
+        && url.password().is_none()
+        && (base.path() == "/" || url.path() == base.path() || url.path().starts_with(&format!("{}/", base.path())));
+    if under { Ok(url) } else { Err(format!("{:?} leads outside {base_url}", shown())) }
 }
 
 #[cfg(test)]
@@ -81,18 +67,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_listed_origins_pass_and_checking_fails_closed() {
-        let mut list = AllowList::default();
-        list.allow(Origin::parse("https://Contoso.operations.dynamics.com/").unwrap());
-        assert!(list.check("https://contoso.operations.dynamics.com/Metadata/DataEntities").is_ok());
-        assert!(list.check("https://contoso.operations.dynamics.com:443/data/x").is_ok());
-        assert!(matches!(list.check("https://contoso.operations.dynamics.com:8443/x"), Err(Refusal::NotAllowed(_))));
-        assert!(matches!(list.check("http://contoso.operations.dynamics.com/x"), Err(Refusal::NotAllowed(_))));
-        assert!(matches!(list.check("https://evil.example/x"), Err(Refusal::NotAllowed(_))));
-        assert!(matches!(list.check("not a url"), Err(Refusal::Invalid(_))));
-        assert!(matches!(list.check("file:///etc/passwd"), Err(Refusal::Invalid(_))));
-        assert!(matches!(list.check("https://user:pw@contoso.operations.dynamics.com/x"), Err(Refusal::Invalid(_))));
-        assert!(matches!(AllowList::default().check("https://contoso.operations.dynamics.com/"), Err(Refusal::NotAllowed(_))));
+    fn paths_join_under_the_base_url_or_are_refused() {
+        let ok = |base: &str, path: &str| join(base, path).map(|u| u.to_string());
+        assert_eq!(ok("https://c.example", "/Metadata/DataEntities").unwrap(), "https://c.example/Metadata/DataEntities");
+        assert_eq!(
+            ok("http://127.0.0.1:9", "/Metadata/Labels(Id='@SYS1',Language='en-US')").unwrap(),
+            "http://127.0.0.1:9/Metadata/Labels(Id='@SYS1',Language='en-US')"
+        );
+        assert_eq!(ok("https://c.example/env", "/Metadata/X?$skip=5").unwrap(), "https://c.example/env/Metadata/X?$skip=5");
+        for (base, path) in [
+            ("https://c.example", "//evil.example/x"),
+            ("https://c.example", "http://evil.example/x"),
+            ("https://c.example", "@evil.example/x"),
+            ("https://c.example", ".evil.example/x"),
+            ("https://c.example", ":8443/x"),
+            ("https://c.example", "/\\evil.example"),
+            ("https://c.example", "/x#frag"),
+            ("https://c.example", "/x\n"),
+            ("https://c.example/env", "/../other/Metadata"),
+            ("https://c.example/env", "/%2e%2e/other"),
+            ("https://c.example", ""),
+        ] {
+            assert!(join(base, path).is_err(), "{base} + {path:?} was let through: {:?}", join(base, path));
+        }
     }
 
     #[test]

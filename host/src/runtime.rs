@@ -11,7 +11,7 @@
 
 use crate::bindings::{Core, CorePre};
 use crate::imports::host::Services;
-use crate::imports::http::HttpState;
+use crate::imports::http::Network;
 use crate::imports::store::Database;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -52,7 +52,8 @@ impl Default for RuntimeConfig {
 /// The data of one component instance's store.
 pub struct State {
     pub(crate) table: ResourceTable,
-    pub(crate) http: HttpState,
+    pub(crate) wasi: wasmtime_wasi::WasiCtx,
+    pub(crate) network: Network,
     /// A read-only connection to the same database, for the exports that only read; `None` when
     /// `db` is the only one (a read-only cache, an in-memory database). Declared before `db` so
     /// that it is closed first: the last connection to close checkpoints the write-ahead log, and
@@ -68,10 +69,11 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(http: HttpState, db: Database, services: Services) -> Self {
+    pub fn new(network: Network, db: Database, services: Services) -> Self {
         State {
             table: ResourceTable::new(),
-            http,
+            wasi: crate::imports::wasi::context(),
+            network,
             db,
             reader: None,
             reading: false,
@@ -113,15 +115,19 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
         let engine = Self::engine()?;
         let component = load_component(&engine, CORE_WASM, config.artifact_dir.as_deref())?;
-        let mut linker = Linker::<State>::new(&engine);
-        Core::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state).context("linking the core's imports")?;
-        // The standard library of a wasm32-wasip2 guest imports a few WASI interfaces for stdio and
-        // the environment, which the core never calls (its panics are reported through `log`). They
-        // are satisfied with functions that trap, so the core cannot reach anything through WASI.
-        linker.define_unknown_imports_as_traps(&component).context("stubbing WASI imports")?;
+        let linker = Self::linker(&engine)?;
         let pre = CorePre::new(linker.instantiate_pre(&component).context("pre-instantiating the core")?)?;
         let ticker = start_epoch_ticker(&engine);
         Ok(Runtime { engine, pre, config, ticker })
+    }
+
+    /// A linker with everything the core imports: its own interfaces, and WASI granted nothing.
+    /// Any component written against the same WIT (or a part of it) links with it.
+    pub fn linker(engine: &Engine) -> anyhow::Result<Linker<State>> {
+        let mut linker = Linker::<State>::new(engine);
+        Core::add_to_linker::<State, HasSelf<State>>(&mut linker, |state| state).context("linking the core's imports")?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI")?;
+        Ok(linker)
     }
 
     /// The engine configuration every component of this host runs under.

@@ -5,7 +5,7 @@
 use d365meta::auth::Authenticator;
 use d365meta::cancel::CancelToken;
 use d365meta::imports::host::Services;
-use d365meta::imports::http::{HttpOptions, HttpState};
+use d365meta::imports::http::{HttpOptions, Network};
 use d365meta::imports::store::Database;
 use d365meta::runtime::{Runtime, RuntimeConfig, State};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ fn runtime(cpu: Duration, memory: usize) -> Runtime {
 fn state() -> State {
     let cancel = CancelToken::new();
     State::new(
-        HttpState::new(HttpOptions::default(), Arc::new(Authenticator::none()), cancel.clone()),
+        Network::new(HttpOptions::default(), Arc::new(Authenticator::none()), cancel.clone()),
         Database::open_in_memory().unwrap(),
         Services::new(cancel, None),
     )

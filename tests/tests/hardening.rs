@@ -3,6 +3,7 @@
 //! Each test reproduces one fault against the real component in the real host over loopback.
 
 use d365meta::auth::{AuthMode, Authenticator, ClientCredentials};
+use d365meta::bindings::name_of;
 use d365meta::cache::{Cache, ErrorKind, Strategy, SyncOptions};
 use d365meta_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, Fault, FaultKind, Scale};
 use d365meta_tests::*;
@@ -36,7 +37,7 @@ async fn a_redirect_to_another_origin_is_refused_and_that_origin_never_reached()
     assert_eq!(sim.env(1).requests().len(), 0, "the other origin was contacted: {:?}", sim.env(1).requests());
     assert_eq!(rows(&scratch.db(), "snapshots WHERE state = 'complete'"), 0);
     let history = cache.history(Some(&url), 10).await.unwrap();
-    assert!(history.iter().all(|r| r.outcome == "failed"), "{history:?}");
+    assert!(history.iter().all(|r| name_of(&r.outcome) == "failed"), "{history:?}");
 
     // A redirect of the version POST that would turn it into a GET is refused, even on the same origin.
     sim.env(0).inject(Fault::new(
@@ -224,7 +225,7 @@ async fn an_oversized_answer_fails_cleanly_naming_the_limit() {
 
     // The instance still works, the history says how each run ended, and nothing stored was lost.
     let history = cache.history(Some(&url), 3).await.unwrap();
-    assert_eq!(history.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(), ["failed", "failed", "succeeded"]);
+    assert_eq!(history.iter().map(|r| name_of(&r.outcome)).collect::<Vec<_>>(), ["failed", "failed", "succeeded"]);
     assert_eq!(fingerprint(&scratch.db(), &url), before);
 }
 
@@ -237,14 +238,14 @@ async fn language_codes_are_normalised_warned_about_and_can_be_dropped() {
     let mut cache = open(&scratch.db()).await;
     // `DE` is `de`, the language the simulator has.
     let report = cache.sync(&url, sync_options(Strategy::Auto, &["en-US", "DE"])).await.unwrap();
-    assert_eq!(report.languages, ["de", "en-US"]);
+    assert_eq!(report.coverage.languages, ["de", "en-US"]);
     assert_eq!(counts_array(report.counts.as_ref().unwrap()), expected_counts(&data, &["en-US", "de"]));
     assert!(sim.env(0).requests().iter().any(|r| r.path_and_query.contains("Language='de')")));
     assert!(!report.warnings.iter().any(|w| w.contains("no text")), "{:?}", report.warnings);
 
     // A language the environment does not have: every label is missing, and the sync says so.
     let report = cache.sync(&url, sync_options(Strategy::Auto, &["FR-ca"])).await.unwrap();
-    assert_eq!(report.languages, ["de", "en-US", "fr-CA"]);
+    assert_eq!(report.coverage.languages, ["de", "en-US", "fr-CA"]);
     let warning = report.warnings.iter().find(|w| w.contains("fr-CA")).unwrap_or_else(|| panic!("no warning: {:?}", report.warnings));
     assert!(warning.contains("no text in fr-CA for any") && warning.contains("--drop-languages fr-CA"), "{warning}");
 
@@ -252,13 +253,13 @@ async fn language_codes_are_normalised_warned_about_and_can_be_dropped() {
     sim.env(0).clear_requests();
     let options = SyncOptions { drop_languages: vec!["fr-ca".into()], ..sync_options(Strategy::Auto, &[]) };
     let report = cache.sync(&url, options).await.unwrap();
-    assert_eq!(report.languages, ["de", "en-US"]);
+    assert_eq!(report.coverage.languages, ["de", "en-US"]);
     assert_eq!(count_requests(&sim.env(0), "/Metadata/"), 0);
     assert_eq!(counts_array(report.counts.as_ref().unwrap()), expected_counts(&data, &["en-US", "de"]));
     // And it stays dropped.
     let report = cache.sync(&url, auto()).await.unwrap();
-    assert_eq!(report.strategy, "up-to-date");
-    assert_eq!(report.languages, ["de", "en-US"]);
+    assert_eq!(name_of(&report.plan), "up-to-date");
+    assert_eq!(report.coverage.languages, ["de", "en-US"]);
     let history = cache.history(Some(&url), 1).await.unwrap();
     assert_eq!(history[0].languages, ["de", "en-US"], "the history lists what the run covers");
     let bad = cache.sync(&url, sync_options(Strategy::Auto, &["en_US"])).await.unwrap_err();
@@ -315,7 +316,7 @@ async fn progress_of_the_labels_phase_counts_its_own_bytes() {
     let mut cache = Cache::open(runtime(), options).await.unwrap();
     let report = cache.sync(&sim.env(0).base_url(), auto()).await.unwrap();
     let events = events.lock().unwrap();
-    let last = |phase: &str| events.iter().rev().find(|e| e.phase == phase).and_then(|e| e.bytes).unwrap();
+    let last = |phase: &str| events.iter().rev().find(|e| e.phase.to_string() == phase).and_then(|e| e.bytes).unwrap();
     let entities = last("data-entities") + last("public-entities") + last("enumerations");
     let labels = last("labels:en-US");
     let label_bytes: usize = sim.env(0).requests().len(); // at least one byte per answer
@@ -334,13 +335,13 @@ async fn history_reports_unknown_environments_and_dry_runs_are_not_the_last_sync
     assert_eq!(core_error(&err).kind, ErrorKind::NotFound);
     cache.sync(&url, sync_options(Strategy::Auto, &["en-US", "de"])).await.unwrap();
     let dry = cache.sync(&url, SyncOptions { dry_run: true, ..auto() }).await.unwrap();
-    assert_eq!(dry.strategy, "up-to-date");
+    assert_eq!(name_of(&dry.plan), "up-to-date");
     let history = cache.history(Some(&url), 5).await.unwrap();
-    assert_eq!(history[0].outcome, "planned");
+    assert_eq!(name_of(&history[0].outcome), "planned");
     assert_eq!(history[0].languages, ["de", "en-US"], "a dry run lists the languages the environment covers");
     let stats = cache.stats(Some(&url)).await.unwrap();
-    assert_eq!(stats.environments[0].last_sync.as_ref().unwrap().outcome, "succeeded");
-    assert_eq!(stats.last_sync.as_ref().unwrap().outcome, "succeeded");
+    assert_eq!(name_of(&stats.environments[0].last_sync.as_ref().unwrap().outcome), "succeeded");
+    assert_eq!(name_of(&stats.last_sync.as_ref().unwrap().outcome), "succeeded");
 }
 
 #[tokio::test]
@@ -387,5 +388,5 @@ async fn fetch_text(url: &str) -> String {
 }
 
 fn read_options(env: Option<&str>) -> d365meta::cache::ReadOptions {
-    d365meta::cache::ReadOptions { env: env.map(str::to_owned), labels: None }
+    d365meta::cache::ReadOptions { base_url: env.map(str::to_owned), labels: None }
 }

@@ -1,6 +1,7 @@
 //! Sync end to end: the real component in the real host, a real SQLite file, the simulator over
 //! loopback.
 
+use d365meta::bindings::name_of;
 use d365meta::cache::{Cache, ErrorKind, Strategy, SyncOptions};
 use d365meta::imports::host::ProgressSink;
 use d365meta_simulator::{Dataset, Fault, FaultKind, Scale};
@@ -20,9 +21,9 @@ async fn a_full_sync_holds_exactly_the_simulators_data() {
     let scratch = Scratch::new("full");
     let mut cache = open(&scratch.db()).await;
     let report = cache.sync(&sim.env(0).base_url(), sync_options(Strategy::Auto, &["en-US", "de"])).await.unwrap();
-    assert_eq!(report.strategy, "full");
+    assert_eq!(name_of(&report.plan), "full");
     assert!(report.new_version);
-    assert_eq!(report.languages, ["de", "en-US"]);
+    assert_eq!(report.coverage.languages, ["de", "en-US"]);
     assert_eq!(counts_array(report.counts.as_ref().unwrap()), expected_counts(&data, &["en-US", "de"]));
     let literal = data.public_entities.iter().flat_map(|e| &e.properties).filter(|p| !p.label_id.starts_with('@')).count();
     assert!(literal > 0, "the simulator has literal label texts");
@@ -31,7 +32,7 @@ async fn a_full_sync_holds_exactly_the_simulators_data() {
     let label_requests = count_requests(&sim.env(0), "/Metadata/Labels(");
     assert_eq!(label_requests, 2 * data.label_ids().len());
     assert_eq!(report.requests as usize, sim.env(0).requests().len());
-    let phases: Vec<&str> = report.phases.iter().map(|p| p.name.as_str()).collect();
+    let phases: Vec<String> = report.phases.iter().map(|p| p.phase.to_string()).collect();
     assert_eq!(phases, ["data-entities", "public-entities", "enumerations", "labels:de", "labels:en-US"]);
     assert!(report.phases.iter().take(3).all(|p| p.written == p.fetched && p.reused == 0));
 }
@@ -46,7 +47,7 @@ async fn a_second_environment_with_the_same_modules_is_linked_without_a_metadata
     cache.sync(&a, auto()).await.unwrap();
     let objects_before = rows(&scratch.db(), "objects");
     let report = cache.sync(&b, auto()).await.unwrap();
-    assert_eq!(report.strategy, "link");
+    assert_eq!(name_of(&report.plan), "link");
     assert_eq!(report.shared_with, std::slice::from_ref(&a));
     assert_eq!(report.requests, 1);
     assert_eq!(sim.env(1).requests().len(), 1, "only GetInstalledModules: {:?}", sim.env(1).requests());
@@ -65,7 +66,7 @@ async fn an_up_to_date_environment_costs_one_request() {
     let first = cache.sync(&url, auto()).await.unwrap();
     sim.env(0).clear_requests();
     let again = cache.sync(&url, auto()).await.unwrap();
-    assert_eq!(again.strategy, "up-to-date");
+    assert_eq!(name_of(&again.plan), "up-to-date");
     assert_eq!(again.requests, 1);
     assert_eq!(sim.env(0).requests().len(), 1);
     assert_eq!(counts_array(again.counts.as_ref().unwrap()), counts_array(first.counts.as_ref().unwrap()));
@@ -86,9 +87,9 @@ async fn an_incremental_sync_writes_only_what_changed_and_reads_like_a_full_one(
     sim.env(0).set_dataset(v2.clone());
     sim.env(0).set_modules(None);
     let report = cache.sync(&url, auto()).await.unwrap();
-    assert_eq!(report.strategy, "incremental");
+    assert_eq!(name_of(&report.plan), "incremental");
     assert!(report.new_version);
-    let written: Vec<(String, u64)> = report.phases.iter().map(|p| (p.name.clone(), p.written)).collect();
+    let written: Vec<(String, u64)> = report.phases.iter().map(|p| (p.phase.to_string(), p.written)).collect();
     let n = |v: &Vec<String>| v.len() as u64;
     assert_eq!(
         written,
@@ -111,7 +112,7 @@ async fn an_incremental_sync_writes_only_what_changed_and_reads_like_a_full_one(
     let other = Scratch::new("incremental-reference");
     let mut reference = open(&other.db()).await;
     let full = reference.sync(&sim.env(1).base_url(), auto()).await.unwrap();
-    assert_eq!(full.strategy, "full");
+    assert_eq!(name_of(&full.plan), "full");
     assert_eq!(full.modules_hash, report.modules_hash);
     let incremental = fingerprint(&scratch.db(), &url);
     let from_scratch = fingerprint(&other.db(), &sim.env(1).base_url());
@@ -216,13 +217,16 @@ async fn a_dry_run_plans_without_fetching() {
     let mut cache = open(&scratch.db()).await;
     let report = cache.sync(&sim.env(0).base_url(), SyncOptions { dry_run: true, ..auto() }).await.unwrap();
     assert!(report.dry_run);
-    assert_eq!(report.strategy, "full");
-    assert_eq!(report.planned_phases, ["data-entities", "public-entities", "enumerations", "labels:en-US"]);
+    assert_eq!(name_of(&report.plan), "full");
+    assert_eq!(
+        report.planned_phases.iter().map(|p| p.phase.to_string()).collect::<Vec<_>>(),
+        ["data-entities", "public-entities", "enumerations", "labels:en-US"]
+    );
     assert!(report.phases.is_empty() && report.counts.is_none());
     assert_eq!(sim.env(0).requests().len(), 1);
     assert_eq!(rows(&scratch.db(), "snapshots"), 0);
     let history = cache.history(None, 10).await.unwrap();
-    assert_eq!(history[0].outcome, "planned");
+    assert_eq!(name_of(&history[0].outcome), "planned");
 }
 
 #[tokio::test]
@@ -235,15 +239,15 @@ async fn more_languages_are_added_without_fetching_entities_again() {
     cache.sync(&url, auto()).await.unwrap();
     sim.env(0).clear_requests();
     let report = cache.sync(&url, sync_options(Strategy::Auto, &["de"])).await.unwrap();
-    assert_eq!(report.strategy, "labels-only");
-    assert_eq!(report.languages, ["de", "en-US"]);
+    assert_eq!(name_of(&report.plan), "labels-only");
+    assert_eq!(report.coverage.languages, ["de", "en-US"]);
     assert_eq!(count_requests(&sim.env(0), "/Metadata/Labels("), data.label_ids().len());
     assert_eq!(metadata_requests(&sim.env(0)), data.label_ids().len(), "no entity collection is read again");
     assert_eq!(counts_array(report.counts.as_ref().unwrap()), expected_counts(&data, &["en-US", "de"]));
     // Languages once synced stay: a plain sync is now up to date with both.
     let again = cache.sync(&url, auto()).await.unwrap();
-    assert_eq!(again.strategy, "up-to-date");
-    assert_eq!(again.languages, ["de", "en-US"]);
+    assert_eq!(name_of(&again.plan), "up-to-date");
+    assert_eq!(again.coverage.languages, ["de", "en-US"]);
 }
 
 #[tokio::test]
@@ -259,12 +263,12 @@ async fn forced_strategies_that_cannot_apply_say_why() {
         assert!(core.message.contains(words), "{}", core.message);
     }
     let entities = cache.sync(&url, sync_options(Strategy::EntitiesOnly, &[])).await.unwrap();
-    assert_eq!(entities.strategy, "entities-only");
-    assert!(entities.languages.is_empty());
+    assert_eq!(name_of(&entities.plan), "entities-only");
+    assert!(entities.coverage.languages.is_empty());
     assert_eq!(count_requests(&sim.env(0), "/Metadata/Labels("), 0);
     let labels = cache.sync(&url, sync_options(Strategy::LabelsOnly, &["en-US"])).await.unwrap();
-    assert_eq!(labels.strategy, "labels-only");
-    assert_eq!(labels.languages, ["en-US"]);
+    assert_eq!(name_of(&labels.plan), "labels-only");
+    assert_eq!(labels.coverage.languages, ["en-US"]);
     let err = cache.sync(&url, sync_options(Strategy::Auto, &["en_US"])).await.unwrap_err();
     assert_eq!(core_error(&err).kind, ErrorKind::InvalidInput);
 }
@@ -293,12 +297,12 @@ async fn a_malformed_item_fails_the_sync_by_name_and_keeps_the_previous_snapshot
     );
     assert_eq!(fingerprint(&scratch.db(), &url), before, "readers still see the previous version");
     let history = cache.history(Some(&url), 1).await.unwrap();
-    assert_eq!(history[0].outcome, "failed");
+    assert_eq!(name_of(&history[0].outcome), "failed");
     assert!(history[0].error.as_deref().unwrap().contains("BrokenEnum"));
     // The next sync resumes: entity kinds already written are not fetched again.
     sim.env(0).clear_requests();
     let report = cache.sync(&url, auto()).await.unwrap();
-    assert_eq!(report.strategy, "incremental");
+    assert_eq!(name_of(&report.plan), "incremental");
     assert_eq!(count_requests(&sim.env(0), "/Metadata/DataEntities"), 0);
     assert_eq!(count_requests(&sim.env(0), "/Metadata/PublicEntities"), 0);
     assert_eq!(count_requests(&sim.env(0), "/Metadata/PublicEnumerations"), 1);
@@ -338,8 +342,8 @@ async fn a_next_link_to_another_host_is_not_followed() {
 /// Records progress events and cancels the token once a phase starts.
 fn cancel_when(phase: &'static str, cancel: d365meta::cancel::CancelToken, seen: Arc<Mutex<Vec<String>>>) -> ProgressSink {
     Arc::new(move |e: &d365meta::bindings::host_api::ProgressEvent| {
-        seen.lock().unwrap().push(e.phase.clone());
-        if e.phase == phase && e.done > 0 {
+        seen.lock().unwrap().push(e.phase.to_string());
+        if e.phase.to_string() == phase && e.done > 0 {
             cancel.cancel();
         }
     })
@@ -363,7 +367,7 @@ async fn cancelling_stops_promptly_keeps_the_cache_consistent_and_the_next_sync_
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     let fetched_before = count_requests(&sim.env(0), "/Metadata/Labels(");
     assert!(fetched_before < data.label_ids().len(), "cancelled before the labels were done");
-    assert_eq!(cache.history(Some(&url), 1).await.unwrap()[0].outcome, "cancelled");
+    assert_eq!(name_of(&cache.history(Some(&url), 1).await.unwrap()[0].outcome), "cancelled");
     assert_eq!(rows(&scratch.db(), "environments WHERE snapshot_id IS NOT NULL"), 0, "nothing half-done is visible");
     drop(cache);
 
@@ -390,7 +394,7 @@ async fn a_second_sync_of_the_same_environment_is_refused_while_reads_go_on() {
     let started = Arc::new(tokio::sync::Notify::new());
     let signal = started.clone();
     first_options.progress = Some(Arc::new(move |e: &d365meta::bindings::host_api::ProgressEvent| {
-        if e.phase.starts_with("labels") {
+        if matches!(e.phase, d365meta::cache::Phase::Labels(_)) {
             signal.notify_one();
         }
     }));
@@ -412,7 +416,7 @@ async fn a_second_sync_of_the_same_environment_is_refused_while_reads_go_on() {
     assert!(core_error(&err).message.contains("being synced by another process"), "{err:#}");
     // Reads work during the sync.
     assert_eq!(reader.list_environments().await.unwrap().len(), 2);
-    assert_eq!(reader.history(Some(&url), 5).await.unwrap().iter().filter(|r| r.outcome == "running").count(), 1);
+    assert_eq!(reader.history(Some(&url), 5).await.unwrap().iter().filter(|r| name_of(&r.outcome) == "running").count(), 1);
 
     cancel.cancel();
     let outcome = running.await.unwrap();
@@ -421,5 +425,5 @@ async fn a_second_sync_of_the_same_environment_is_refused_while_reads_go_on() {
     let done = second.sync(&url, auto()).await.unwrap();
     assert_eq!(counts_array(done.counts.as_ref().unwrap()), expected_counts(&data, &["en-US"]));
     let linked = second.sync(&sim.env(1).base_url(), auto()).await.unwrap();
-    assert_eq!(linked.strategy, "link");
+    assert_eq!(name_of(&linked.plan), "link");
 }

@@ -1,119 +1,11 @@
-//! The metadata the cache keeps, as read from the wire. Field order here is the canonical order of
-//! the content hash, so changing it changes every object's identity.
+//! The metadata the cache keeps: the WIT records themselves. Their field order (WIT's) is the
+//! canonical order of the content hash, so changing it changes every object's identity. Fields a
+//! read fills in (`label`) are empty in what is stored and hashed.
 
-use serde::Serialize;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DataEntity {
-    pub name: String,
-    pub public_entity_name: Option<String>,
-    pub public_collection_name: Option<String>,
-    pub label_id: Option<String>,
-    pub category: Option<String>,
-    pub data_service_enabled: bool,
-    pub data_management_enabled: bool,
-    pub is_read_only: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PublicEntity {
-    pub name: String,
-    pub entity_set_name: Option<String>,
-    pub label_id: Option<String>,
-    pub is_read_only: bool,
-    pub configuration_enabled: bool,
-    pub properties: Vec<Property>,
-    pub navigation_properties: Vec<NavigationProperty>,
-    pub property_groups: Vec<PropertyGroup>,
-    pub actions: Vec<Action>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Property {
-    pub name: String,
-    pub type_name: Option<String>,
-    pub data_type: Option<String>,
-    pub label_id: Option<String>,
-    pub is_key: bool,
-    pub is_mandatory: bool,
-    pub configuration_enabled: bool,
-    pub allow_edit: bool,
-    pub allow_edit_on_create: bool,
-    pub is_dimension: bool,
-    pub dimension_relation: Option<String>,
-    pub is_dynamic_dimension: bool,
-    pub dimension_legal_entity_property: Option<String>,
-    pub dimension_type_property: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct NavigationProperty {
-    pub name: String,
-    pub related_entity: Option<String>,
-    pub related_relation_name: Option<String>,
-    pub cardinality: Option<String>,
-    pub constraints: Vec<Constraint>,
-}
-
-/// The three constraint kinds are kept apart; a kind this code does not know keeps its
-/// `@odata.type` so nothing is lost.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Constraint {
-    pub kind: String,
-    pub property: Option<String>,
-    pub referenced_property: Option<String>,
-    pub related_property: Option<String>,
-    pub value: Option<i64>,
-    pub value_str: Option<String>,
-}
-
-pub const REFERENTIAL: &str = "referential";
-pub const FIXED: &str = "fixed";
-pub const RELATED_FIXED: &str = "related-fixed";
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PropertyGroup {
-    pub name: String,
-    pub properties: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Action {
-    pub name: String,
-    pub binding_kind: Option<String>,
-    /// `FieldLookup` as JSON text when the service sends anything but null.
-    pub field_lookup: Option<String>,
-    pub parameters: Vec<Parameter>,
-    pub return_type: Option<TypeRef>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Parameter {
-    pub name: String,
-    pub type_name: Option<String>,
-    pub is_collection: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TypeRef {
-    pub type_name: Option<String>,
-    pub is_collection: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Enumeration {
-    pub name: String,
-    pub label_id: Option<String>,
-    pub members: Vec<Member>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Member {
-    pub name: String,
-    pub value: i64,
-    pub label_id: Option<String>,
-    pub configuration_enabled: bool,
-}
+pub use crate::wit::types::{
+    Action, ActionParameter, ActionType, Constraint, DataEntity, EnumMember, Enumeration, FixedConstraint, NavigationProperty, ObjectKind,
+    Property, PropertyGroup, PublicEntity, ReferentialConstraint, RelatedFixedConstraint, UnknownConstraint,
+};
 
 /// The kinds of objects, as stored and as named in coverage and search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -125,6 +17,14 @@ pub enum Kind {
 
 impl Kind {
     pub const ALL: [Kind; 3] = [Kind::DataEntity, Kind::PublicEntity, Kind::Enumeration];
+
+    pub fn object_kind(self) -> ObjectKind {
+        match self {
+            Kind::DataEntity => ObjectKind::DataEntity,
+            Kind::PublicEntity => ObjectKind::PublicEntity,
+            Kind::Enumeration => ObjectKind::Enumeration,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -152,4 +52,76 @@ impl Kind {
 /// label id already is the text.
 pub fn is_label_reference(label_id: &str) -> bool {
     label_id.starts_with('@') && label_id.len() > 1
+}
+
+impl ObjectKind {
+    /// The name stored in the database and used in WIT.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::DataEntity => "data-entity",
+            ObjectKind::PublicEntity => "public-entity",
+            ObjectKind::Enumeration => "enumeration",
+            ObjectKind::Action => "action",
+            ObjectKind::Property => "property",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ObjectKind> {
+        [ObjectKind::DataEntity, ObjectKind::PublicEntity, ObjectKind::Enumeration, ObjectKind::Action, ObjectKind::Property]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A constraint's fields as stored: property, referenced property, related property, value, value text.
+pub type ConstraintColumns<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, Option<i64>, Option<&'a str>);
+
+impl Constraint {
+    /// The kind's name, as stored: `referential`, `fixed`, `related-fixed`, or the service's
+    /// `@odata.type` for a kind this version does not know.
+    pub fn kind(&self) -> &str {
+        match self {
+            Constraint::Referential(_) => "referential",
+            Constraint::Fixed(_) => "fixed",
+            Constraint::RelatedFixed(_) => "related-fixed",
+            Constraint::Unknown(u) => &u.odata_type,
+        }
+    }
+
+    /// Every field, as stored side by side: property, referenced property, related property,
+    /// value, value text.
+    pub fn columns(&self) -> ConstraintColumns<'_> {
+        match self {
+            Constraint::Referential(c) => (c.property.as_deref(), c.referenced_property.as_deref(), None, None, None),
+            Constraint::Fixed(c) => (c.property.as_deref(), None, None, c.value, c.value_str.as_deref()),
+            Constraint::RelatedFixed(c) => (None, None, c.related_property.as_deref(), c.value, c.value_str.as_deref()),
+            Constraint::Unknown(c) => {
+                (c.property.as_deref(), c.referenced_property.as_deref(), c.related_property.as_deref(), c.value, c.value_str.as_deref())
+            }
+        }
+    }
+
+    /// A constraint from its stored kind and fields.
+    pub fn from_columns(
+        kind: &str,
+        property: Option<String>,
+        referenced_property: Option<String>,
+        related_property: Option<String>,
+        value: Option<i64>,
+        value_str: Option<String>,
+    ) -> Constraint {
+        match kind {
+            "referential" => Constraint::Referential(ReferentialConstraint { property, referenced_property }),
+            "fixed" => Constraint::Fixed(FixedConstraint { property, value, value_str }),
+            "related-fixed" => Constraint::RelatedFixed(RelatedFixedConstraint { related_property, value, value_str }),
+            other => Constraint::Unknown(UnknownConstraint {
+                odata_type: other.to_owned(),
+                property,
+                referenced_property,
+                related_property,
+                value,
+                value_str,
+            }),
+        }
+    }
 }

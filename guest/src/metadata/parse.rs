@@ -62,6 +62,7 @@ pub fn data_entity(v: &Json) -> ParseResult<DataEntity> {
     let name = name(o, "the item")?;
     let what = format!("data entity {name}");
     Ok(DataEntity {
+        label: None,
         public_entity_name: opt_str(o, "PublicEntityName", &what)?,
         public_collection_name: opt_str(o, "PublicCollectionName", &what)?,
         label_id: opt_str(o, "LabelId", &what)?,
@@ -95,9 +96,10 @@ pub fn public_entity(v: &Json) -> ParseResult<PublicEntity> {
     let actions = list(o, "Actions", &what)?
         .iter()
         .enumerate()
-        .map(|(i, a)| action(a, &format!("{what}, action {}", i + 1)))
+        .map(|(i, a)| action(a, &name, &format!("{what}, action {}", i + 1)))
         .collect::<ParseResult<Vec<_>>>()?;
     Ok(PublicEntity {
+        label: None,
         entity_set_name: opt_str(o, "EntitySetName", &what)?,
         label_id: opt_str(o, "LabelId", &what)?,
         is_read_only: flag(o, "IsReadOnly", &what)?,
@@ -115,6 +117,7 @@ fn property(v: &Json, what: &str) -> ParseResult<Property> {
     let name = name(o, what)?;
     let what = format!("{what} ({name})");
     Ok(Property {
+        label: None,
         type_name: opt_str(o, "TypeName", &what)?,
         data_type: opt_str(o, "DataType", &what)?,
         label_id: opt_str(o, "LabelId", &what)?,
@@ -155,24 +158,25 @@ fn constraint(v: &Json, what: &str) -> ParseResult<Constraint> {
     let odata_type = opt_str(o, "@odata.type", what)?.unwrap_or_default();
     let short = odata_type.rsplit('.').next().unwrap_or_default();
     let kind = match short {
-        "ReferentialConstraint" => REFERENTIAL.to_owned(),
-        "FixedConstraint" => FIXED.to_owned(),
-        "RelatedFixedConstraint" => RELATED_FIXED.to_owned(),
+        "ReferentialConstraint" => "referential",
+        "FixedConstraint" => "fixed",
+        "RelatedFixedConstraint" => "related-fixed",
         // Without a type, the fields tell the kind apart.
-        "" if o.contains_key("ReferencedProperty") => REFERENTIAL.to_owned(),
-        "" if o.contains_key("RelatedProperty") => RELATED_FIXED.to_owned(),
-        "" if o.contains_key("Value") || o.contains_key("ValueStr") => FIXED.to_owned(),
+        "" if o.contains_key("ReferencedProperty") => "referential",
+        "" if o.contains_key("RelatedProperty") => "related-fixed",
+        "" if o.contains_key("Value") || o.contains_key("ValueStr") => "fixed",
         "" => return Err(format!("{what} has no @odata.type and no fields that tell its kind")),
-        _ => odata_type.clone(),
+        // A kind this version does not know keeps its `@odata.type`, so nothing is lost.
+        _ => odata_type.as_str(),
     };
-    Ok(Constraint {
+    Ok(Constraint::from_columns(
         kind,
-        property: opt_str(o, "Property", what)?,
-        referenced_property: opt_str(o, "ReferencedProperty", what)?,
-        related_property: opt_str(o, "RelatedProperty", what)?,
-        value: int(o, "Value", what)?,
-        value_str: opt_str(o, "ValueStr", what)?,
-    })
+        opt_str(o, "Property", what)?,
+        opt_str(o, "ReferencedProperty", what)?,
+        opt_str(o, "RelatedProperty", what)?,
+        int(o, "Value", what)?,
+        opt_str(o, "ValueStr", what)?,
+    ))
 }
 
 fn property_group(v: &Json, what: &str) -> ParseResult<PropertyGroup> {
@@ -190,15 +194,15 @@ fn property_group(v: &Json, what: &str) -> ParseResult<PropertyGroup> {
     Ok(PropertyGroup { name, properties })
 }
 
-fn type_ref(v: &Json, what: &str) -> ParseResult<TypeRef> {
+fn type_ref(v: &Json, what: &str) -> ParseResult<ActionType> {
     match v {
-        Json::String(s) => Ok(TypeRef { type_name: Some(s.clone()), is_collection: false }),
-        Json::Object(o) => Ok(TypeRef { type_name: opt_str(o, "TypeName", what)?, is_collection: flag(o, "IsCollection", what)? }),
+        Json::String(s) => Ok(ActionType { type_name: Some(s.clone()), is_collection: false }),
+        Json::Object(o) => Ok(ActionType { type_name: opt_str(o, "TypeName", what)?, is_collection: flag(o, "IsCollection", what)? }),
         other => Err(format!("{what} is {}", crate::odata::kind_of(other))),
     }
 }
 
-fn action(v: &Json, what: &str) -> ParseResult<Action> {
+fn action(v: &Json, entity: &str, what: &str) -> ParseResult<Action> {
     let o = as_object(v, what)?;
     let name = name(o, what)?;
     let what = format!("{what} ({name})");
@@ -210,10 +214,10 @@ fn action(v: &Json, what: &str) -> ParseResult<Action> {
             let po = as_object(p, &pw)?;
             let pname = self::name(po, &pw)?;
             let ty = match po.get("Type") {
-                None | Some(Json::Null) => TypeRef { type_name: None, is_collection: false },
+                None | Some(Json::Null) => ActionType { type_name: None, is_collection: false },
                 Some(t) => type_ref(t, &format!("{pw} ({pname}): Type"))?,
             };
-            Ok(Parameter { name: pname, type_name: ty.type_name, is_collection: ty.is_collection })
+            Ok(ActionParameter { name: pname, type_name: ty.type_name, is_collection: ty.is_collection })
         })
         .collect::<ParseResult<Vec<_>>>()?;
     let return_type = match o.get("ReturnType") {
@@ -225,7 +229,7 @@ fn action(v: &Json, what: &str) -> ParseResult<Action> {
         Some(Json::String(s)) => Some(s.clone()),
         Some(other) => Some(other.to_string()),
     };
-    Ok(Action { binding_kind: opt_str(o, "BindingKind", &what)?, field_lookup, parameters, return_type, name })
+    Ok(Action { binding_kind: opt_str(o, "BindingKind", &what)?, field_lookup, parameters, return_type, name, entity: entity.to_owned() })
 }
 
 pub fn enumeration(v: &Json) -> ParseResult<Enumeration> {
@@ -240,7 +244,8 @@ pub fn enumeration(v: &Json) -> ParseResult<Enumeration> {
             let mo = as_object(m, &mw)?;
             let mname = self::name(mo, &mw)?;
             let mw = format!("{mw} ({mname})");
-            Ok(Member {
+            Ok(EnumMember {
+                label: None,
                 value: int(mo, "Value", &mw)?.ok_or_else(|| format!("{mw} has no Value"))?,
                 label_id: opt_str(mo, "LabelId", &mw)?,
                 configuration_enabled: flag(mo, "ConfigurationEnabled", &mw)?,
@@ -248,7 +253,7 @@ pub fn enumeration(v: &Json) -> ParseResult<Enumeration> {
             })
         })
         .collect::<ParseResult<Vec<_>>>()?;
-    Ok(Enumeration { label_id: opt_str(o, "LabelId", &what)?, members, name })
+    Ok(Enumeration { label: None, label_id: opt_str(o, "LabelId", &what)?, members, name })
 }
 
 #[cfg(test)]
@@ -277,10 +282,13 @@ mod tests {
         let e = public_entity(&v).unwrap();
         assert_eq!(e.entity_set_name.as_deref(), Some("CustomersV3"));
         assert!(e.properties[0].is_key && e.properties[0].allow_edit_on_create && !e.properties[0].allow_edit);
-        let kinds: Vec<&str> = e.navigation_properties[0].constraints.iter().map(|c| c.kind.as_str()).collect();
-        assert_eq!(kinds, [REFERENTIAL, FIXED, RELATED_FIXED]);
-        assert_eq!(e.navigation_properties[0].constraints[1].value, Some(3));
-        assert_eq!(e.navigation_properties[0].constraints[2].related_property.as_deref(), Some("Kind"));
+        let kinds: Vec<&str> = e.navigation_properties[0].constraints.iter().map(Constraint::kind).collect();
+        assert_eq!(kinds, ["referential", "fixed", "related-fixed"]);
+        assert!(matches!(&e.navigation_properties[0].constraints[1], Constraint::Fixed(c) if c.value == Some(3)));
+        assert!(
+            matches!(&e.navigation_properties[0].constraints[2], Constraint::RelatedFixed(c) if c.related_property.as_deref() == Some("Kind"))
+        );
+        assert_eq!(e.actions[0].entity, "CustomerV3");
         assert_eq!(e.property_groups[0].properties, ["dataAreaId", "CustomerAccount"]);
         assert_eq!(e.actions[0].parameters[0].type_name.as_deref(), Some("Edm.Date"));
         assert_eq!(e.actions[0].return_type.as_ref().unwrap().type_name.as_deref(), Some("Edm.Decimal"));
@@ -303,6 +311,8 @@ mod tests {
     fn unknown_constraint_kinds_are_kept() {
         let v = json!({"Name": "P", "NavigationProperties": [{"Name": "N", "Constraints": [{"@odata.type": "#Microsoft.Dynamics.Metadata.FutureConstraint", "Property": "A"}]}]});
         let e = public_entity(&v).unwrap();
-        assert_eq!(e.navigation_properties[0].constraints[0].kind, "#Microsoft.Dynamics.Metadata.FutureConstraint");
+        let c = &e.navigation_properties[0].constraints[0];
+        assert_eq!(c.kind(), "#Microsoft.Dynamics.Metadata.FutureConstraint");
+        assert!(matches!(c, Constraint::Unknown(u) if u.property.as_deref() == Some("A")));
     }
 }

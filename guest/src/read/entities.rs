@@ -69,6 +69,7 @@ pub fn data_entity(store: &dyn Store, object_id: i64) -> Result<Option<DataEntit
         &params![object_id],
         |r| {
             Ok(DataEntity {
+                label: None,
                 name: r.text(0)?,
                 public_entity_name: r.opt_text(1)?,
                 public_collection_name: r.opt_text(2)?,
@@ -89,6 +90,7 @@ pub fn public_entity(store: &dyn Store, object_id: i64) -> Result<Option<PublicE
         &params![object_id],
         |r| {
             Ok(PublicEntity {
+                label: None,
                 name: r.text(0)?,
                 entity_set_name: r.opt_text(1)?,
                 label_id: r.opt_text(2)?,
@@ -113,6 +115,7 @@ pub fn public_entity(store: &dyn Store, object_id: i64) -> Result<Option<PublicE
         &id,
         |r| {
             Ok(Property {
+                label: None,
                 name: r.text(0)?,
                 type_name: r.opt_text(1)?,
                 data_type: r.opt_text(2)?,
@@ -136,17 +139,9 @@ pub fn public_entity(store: &dyn Store, object_id: i64) -> Result<Option<PublicE
          FROM navigation_constraints WHERE object_id = ?1 ORDER BY navigation_position, position",
         &id,
         |r| {
-            Ok((
-                r.int(0)?,
-                Constraint {
-                    kind: r.text(1)?,
-                    property: r.opt_text(2)?,
-                    referenced_property: r.opt_text(3)?,
-                    related_property: r.opt_text(4)?,
-                    value: r.opt_int(5)?,
-                    value_str: r.opt_text(6)?,
-                },
-            ))
+            let kind = r.text(1)?;
+            let constraint = Constraint::from_columns(&kind, r.opt_text(2)?, r.opt_text(3)?, r.opt_text(4)?, r.opt_int(5)?, r.opt_text(6)?);
+            Ok((r.int(0)?, constraint))
         },
     )?
     .into_iter()
@@ -186,34 +181,35 @@ pub fn public_entity(store: &dyn Store, object_id: i64) -> Result<Option<PublicE
             PropertyGroup { name, properties }
         })
         .collect();
-    entity.actions = actions_of(store, object_id)?;
+    entity.actions = actions_of(store, object_id, &entity.name)?;
     Ok(Some(entity))
 }
 
-fn action_row(r: Row<'_>) -> Result<(i64, Action)> {
+fn action_row(r: Row<'_>, entity: &str) -> Result<(i64, Action)> {
     let returns = r.bool(5)?;
     Ok((
         r.int(0)?,
         Action {
+            entity: entity.to_owned(),
             name: r.text(1)?,
             binding_kind: r.opt_text(2)?,
             field_lookup: r.opt_text(3)?,
             parameters: vec![],
             return_type: returns
-                .then(|| -> Result<TypeRef> { Ok(TypeRef { type_name: r.opt_text(6)?, is_collection: r.bool(7)? }) })
+                .then(|| -> Result<ActionType> { Ok(ActionType { type_name: r.opt_text(6)?, is_collection: r.bool(7)? }) })
                 .transpose()?,
         },
     ))
 }
 
-/// The actions of a public entity, with their parameters, in wire order.
-pub fn actions_of(store: &dyn Store, object_id: i64) -> Result<Vec<Action>> {
+/// The actions of the public entity `entity` (stored as `object_id`), with their parameters, in wire order.
+pub fn actions_of(store: &dyn Store, object_id: i64, entity: &str) -> Result<Vec<Action>> {
     let id = params![object_id];
     let mut parameters = query_map(
         store,
         "SELECT action_position, name, type_name, is_collection FROM action_parameters WHERE object_id = ?1 ORDER BY action_position, position",
         &id,
-        |r| Ok((r.int(0)?, Parameter { name: r.text(1)?, type_name: r.opt_text(2)?, is_collection: r.bool(3)? })),
+        |r| Ok((r.int(0)?, ActionParameter { name: r.text(1)?, type_name: r.opt_text(2)?, is_collection: r.bool(3)? })),
     )?
     .into_iter()
     .peekable();
@@ -222,7 +218,7 @@ pub fn actions_of(store: &dyn Store, object_id: i64) -> Result<Vec<Action>> {
         "SELECT position, name, binding_kind, field_lookup, NULL, returns, return_type_name, return_is_collection
          FROM entity_actions WHERE object_id = ?1 ORDER BY position",
         &id,
-        action_row,
+        |r| action_row(r, entity),
     )?
     .into_iter()
     .map(|(position, mut action)| {
@@ -234,8 +230,8 @@ pub fn actions_of(store: &dyn Store, object_id: i64) -> Result<Vec<Action>> {
     .collect())
 }
 
-/// Every action named `name` (ignoring case) with the name of the public entity it belongs to.
-pub fn actions_named(store: &dyn Store, scope: &Scope, name: &str) -> Result<Vec<(String, Action)>> {
+/// Every action named `name` (ignoring case), by the public entity it belongs to.
+pub fn actions_named(store: &dyn Store, scope: &Scope, name: &str) -> Result<Vec<Action>> {
     let owners = query_map(
         store,
         "SELECT DISTINCT so.object_id, so.name FROM snapshot_objects so JOIN entity_actions a ON a.object_id = so.object_id
@@ -245,11 +241,7 @@ pub fn actions_named(store: &dyn Store, scope: &Scope, name: &str) -> Result<Vec
     )?;
     let mut out = Vec::new();
     for (object_id, owner) in owners {
-        for action in actions_of(store, object_id)? {
-            if action.name.eq_ignore_ascii_case(name) {
-                out.push((owner.clone(), action));
-            }
-        }
+        out.extend(actions_of(store, object_id, &owner)?.into_iter().filter(|a| a.name.eq_ignore_ascii_case(name)));
     }
     Ok(out)
 }
@@ -277,7 +269,7 @@ pub fn enumeration(store: &dyn Store, object_id: i64) -> Result<Option<Enumerati
         store,
         "SELECT name, value, label_id, configuration_enabled FROM enumeration_members WHERE object_id = ?1 ORDER BY position",
         &params![object_id],
-        |r| Ok(Member { name: r.text(0)?, value: r.int(1)?, label_id: r.opt_text(2)?, configuration_enabled: r.bool(3)? }),
+        |r| Ok(EnumMember { label: None, name: r.text(0)?, value: r.int(1)?, label_id: r.opt_text(2)?, configuration_enabled: r.bool(3)? }),
     )?;
-    Ok(Some(Enumeration { name, label_id, members }))
+    Ok(Some(Enumeration { label: None, name, label_id, members }))
 }

@@ -4,62 +4,10 @@ use crate::error::Result;
 use crate::params;
 use crate::ports::Store;
 use crate::sql::{query_map, query_opt};
-use crate::sync::history::{self, SyncRun};
-use crate::sync::snapshot::{self, Counts};
+use crate::sync::history;
+use crate::sync::snapshot;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LanguageCoverage {
-    pub language: String,
-    /// Label references with a text in this language.
-    pub texts: u64,
-    /// Label references the service has no text for in this language.
-    pub missing: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnvironmentStats {
-    pub base_url: String,
-    /// The version the environment was last seen running.
-    pub detected_hash: Option<String>,
-    /// The version of the snapshot readers see.
-    pub synced_hash: Option<String>,
-    pub synced_ms: Option<i64>,
-    pub counts: Option<Counts>,
-    pub coverage: Vec<LanguageCoverage>,
-    pub last_sync: Option<SyncRun>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VersionStats {
-    pub modules_hash: String,
-    pub module_count: u64,
-    /// Environments reading a snapshot of this version.
-    pub environments: Vec<String>,
-    pub complete_snapshots: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KindStats {
-    pub kind: String,
-    /// Distinct objects stored.
-    pub stored: u64,
-    /// References from snapshots (what storing every snapshot separately would cost).
-    pub references: u64,
-    /// Objects that snapshots of more than one version share.
-    pub shared: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stats {
-    pub environments: Vec<EnvironmentStats>,
-    pub versions: Vec<VersionStats>,
-    pub kinds: Vec<KindStats>,
-    pub label_texts: u64,
-    pub label_references: u64,
-    pub database_bytes: u64,
-    pub free_bytes: u64,
-    pub last_sync: Option<SyncRun>,
-}
+pub use crate::wit::types::{EnvironmentStats, KindStats, LanguageCoverage, Stats, VersionStats};
 
 pub fn collect(store: &dyn Store, only: Option<&str>) -> Result<Stats> {
     let only = only.map(crate::url::normalize_base_url).transpose()?;
@@ -82,7 +30,15 @@ pub fn collect(store: &dyn Store, only: Option<&str>) -> Result<Stats> {
             None => (None, vec![]),
         };
         let last_sync = history::last(store, Some(&base_url))?;
-        environments.push(EnvironmentStats { base_url, detected_hash, synced_hash, synced_ms, counts, coverage, last_sync });
+        environments.push(EnvironmentStats {
+            base_url,
+            detected_hash,
+            synced_hash,
+            synced_ms,
+            counts,
+            label_coverage: coverage,
+            last_sync,
+        });
     }
     let versions = query_map(
         store,
@@ -101,7 +57,7 @@ pub fn collect(store: &dyn Store, only: Option<&str>) -> Result<Stats> {
             })
         },
     )?;
-    let kinds = query_map(
+    let objects = query_map(
         store,
         "SELECT o.kind, COUNT(*),
                 (SELECT COUNT(*) FROM snapshot_objects so WHERE so.kind = o.kind),
@@ -109,7 +65,16 @@ pub fn collect(store: &dyn Store, only: Option<&str>) -> Result<Stats> {
                   WHERE so.kind = o.kind AND s.state = 'complete' GROUP BY so.object_id HAVING COUNT(DISTINCT s.version_id) > 1))
          FROM objects o GROUP BY o.kind ORDER BY o.kind",
         &[],
-        |r| Ok(KindStats { kind: r.text(0)?, stored: r.int(1)? as u64, references: r.int(2)? as u64, shared: r.int(3)? as u64 }),
+        |r| {
+            let kind = r.text(0)?;
+            Ok(KindStats {
+                kind: crate::metadata::ObjectKind::parse(&kind)
+                    .ok_or_else(|| crate::Error::internal(format!("unknown object kind {kind:?}")))?,
+                stored: r.int(1)? as u64,
+                references: r.int(2)? as u64,
+                shared_between_versions: r.int(3)? as u64,
+            })
+        },
     )?;
     let (label_texts, label_references) =
         query_opt(store, "SELECT (SELECT COUNT(*) FROM labels), (SELECT COUNT(*) FROM snapshot_labels)", &[], |r| {
@@ -121,7 +86,7 @@ pub fn collect(store: &dyn Store, only: Option<&str>) -> Result<Stats> {
     Ok(Stats {
         environments,
         versions,
-        kinds,
+        objects,
         label_texts,
         label_references,
         database_bytes: pragma("page_count")? * page_size,

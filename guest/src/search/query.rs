@@ -12,49 +12,19 @@ use crate::read::environment::Scope;
 use crate::row;
 use crate::sql::query_map;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Filters {
-    /// Data entity category (Master, Transaction, ...).
-    pub category: Option<String>,
-    pub read_only: Option<bool>,
-    pub data_service_enabled: Option<bool>,
-    pub data_management_enabled: Option<bool>,
-    /// The public entity properties and actions must belong to (its canonical name).
-    pub entity: Option<String>,
-}
+pub use crate::wit::types::{MatchKind, ObjectKind, SearchFilters as Filters, SearchHit as Hit, SearchQuery as Query};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Query {
-    pub text: String,
-    /// Kinds to search; empty means all.
-    pub kinds: Vec<String>,
-    pub filters: Filters,
-    /// The language label texts are matched in.
-    pub language: String,
-    pub limit: u32,
-    pub offset: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hit {
-    pub kind: String,
-    pub name: String,
-    /// The entity set name of a public entity.
-    pub alias: Option<String>,
-    /// The public entity a property or action belongs to.
-    pub owner: Option<String>,
-    pub label_id: Option<String>,
-    /// How it matched: `exact`, `prefix`, `word`, `label`.
-    pub matched: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A page of hits and how many there are in all.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Results {
     pub total: u64,
     pub hits: Vec<Hit>,
 }
 
-const TIERS: [&str; 4] = ["exact", "prefix", "word", "label"];
+const ALL_KINDS: [ObjectKind; 5] =
+    [ObjectKind::DataEntity, ObjectKind::PublicEntity, ObjectKind::Enumeration, ObjectKind::Action, ObjectKind::Property];
+
+const TIERS: [MatchKind; 4] = [MatchKind::Exact, MatchKind::Prefix, MatchKind::Word, MatchKind::Label];
 
 /// Whether the item `si` belongs to the snapshot `?1`: one probe of an index whose entries carry
 /// the snapshot (a secondary index of a WITHOUT ROWID table holds its key). Checking candidates one
@@ -76,17 +46,15 @@ fn fts_expressions(text: &str) -> Option<(String, String, String)> {
     Some((compact, names, and(&words)))
 }
 
-pub fn run(store: &dyn Store, scope: &Scope, q: &Query) -> Result<Results> {
+/// Runs `q` over `scope`'s snapshot, matching label texts in `language`. `q.filters.entity`, when
+/// set, is the canonical public entity name.
+pub fn run(store: &dyn Store, scope: &Scope, q: &Query, language: &str) -> Result<Results> {
     let (compact, names_match, labels_match) = fts_expressions(&q.text)
         .ok_or_else(|| Error::invalid_input(format!("nothing to search for in {:?}: use letters or digits", q.text)))?;
-    let kinds: Vec<&str> = if q.kinds.is_empty() { super::index::KINDS.to_vec() } else { q.kinds.iter().map(String::as_str).collect() };
-    for k in &kinds {
-        if !super::index::KINDS.contains(k) {
-            return Err(Error::invalid_input(format!("unknown kind {k:?}; kinds are {}", super::index::KINDS.join(", "))));
-        }
-    }
+    let kinds: Vec<&str> =
+        if q.kinds.is_empty() { ALL_KINDS.to_vec() } else { q.kinds.clone() }.into_iter().map(ObjectKind::as_str).collect();
     let literal_match = format!("{{literal_label}} : ({labels_match})");
-    let mut params: Vec<Value> = row![scope.snapshot_id, names_match, compact, labels_match, q.language.as_str(), literal_match];
+    let mut params: Vec<Value> = row![scope.snapshot_id, names_match, compact, labels_match, language, literal_match];
     let next = |v: Value, params: &mut Vec<Value>| {
         params.push(v);
         format!("?{}", params.len())
@@ -172,18 +140,20 @@ pub fn run(store: &dyn Store, scope: &Scope, q: &Query) -> Result<Results> {
     let mut total = 0u64;
     let hits = query_map(store, &sql, &params, |r| {
         total = r.int(6)? as u64;
+        let kind = r.text(0)?;
         Ok(Hit {
-            kind: r.text(0)?,
+            kind: ObjectKind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown object kind {kind:?} in the search index")))?,
             name: r.text(1)?,
-            alias: r.opt_text(2)?,
-            owner: r.opt_text(3)?,
+            entity_set_name: r.opt_text(2)?,
+            entity: r.opt_text(3)?,
             label_id: r.opt_text(4)?,
-            matched: TIERS[r.int(5)?.clamp(0, 3) as usize].to_owned(),
+            label: None,
+            matched: TIERS[r.int(5)?.clamp(0, 3) as usize],
         })
     })?;
     if hits.is_empty() && q.offset > 0 {
         // The page is past the end; count from the start.
-        let all = run(store, scope, &Query { offset: 0, limit: 1, ..q.clone() })?;
+        let all = run(store, scope, &Query { offset: 0, limit: 1, ..q.clone() }, language)?;
         return Ok(Results { total: all.total, hits });
     }
     Ok(Results { total, hits })

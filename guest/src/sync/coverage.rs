@@ -22,6 +22,10 @@ impl Coverage {
         text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
     }
 
+    pub fn to_wit(&self) -> crate::wit::types::Coverage {
+        crate::wit::types::Coverage { entities: self.entities, languages: self.languages.iter().cloned().collect() }
+    }
+
     pub fn describe(&self) -> String {
         let langs = if self.languages.is_empty() { "no labels".to_owned() } else { format!("labels {}", self.languages_text()) };
         if self.entities { format!("entities and {langs}") } else { langs }

@@ -3,20 +3,20 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::odata::{self, Failure, shorten};
-use crate::ports::{Ctx, HttpError, HttpRequest, HttpResponse, Level, Method, Progress};
+use crate::ports::{Ctx, HttpError, HttpRequest, HttpResponse, Level, Method, Phase, Progress};
 use crate::url::odata_string_literal;
 use serde_json::Value as Json;
 
 /// Requests and bytes a sync has used so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Meter {
-    pub requests: u32,
+    pub requests: u64,
     pub bytes: u64,
 }
 
 impl Meter {
     pub fn count(&mut self, response: &HttpResponse) {
-        self.requests += response.attempts;
+        self.requests += u64::from(response.attempts);
         self.bytes += response.body.len() as u64;
     }
 }
@@ -35,19 +35,19 @@ pub const MAX_ITEM_BYTES: usize = 16 << 20;
 pub fn collection<T>(
     ctx: &Ctx<'_>,
     meter: &mut Meter,
-    base_url: &str,
     collection: &str,
-    phase: &str,
+    phase: &Phase,
     parse: impl Fn(&Json) -> Result<T, String>,
 ) -> Result<Vec<T>> {
-    let mut url = format!("{base_url}/Metadata/{collection}");
+    let base_url = ctx.http.base_url();
+    let mut path = format!("/Metadata/{collection}");
     let mut items = Vec::new();
     let mut bytes = 0u64;
     let mut seen = std::collections::BTreeSet::new();
     for page in 1..=MAX_PAGES {
         ctx.check_cancelled()?;
-        let request = odata::request(Method::Get, url.clone());
-        let what = odata::describe(&request);
+        let request = odata::request(Method::Get, path.clone());
+        let what = odata::describe(&base_url, &request);
         let mut retries = 0;
         let next = loop {
             let response = ctx.http.send(&request).map_err(|e| e.into_error(&what))?;
@@ -81,22 +81,24 @@ pub fn collection<T>(
             }
             break page_of.next_link;
         };
-        ctx.host.progress(&Progress { phase: phase.to_owned(), done: items.len() as u64, total: None, bytes: Some(bytes) });
+        ctx.host.progress(&Progress { phase: phase.clone(), done: items.len() as u64, total: None, bytes: Some(bytes) });
         let Some(next) = next else { return Ok(items) };
-        let next = resolve_next_link(base_url, &url, &next)?;
-        if !next.starts_with(&format!("{base_url}/")) {
+        let next = resolve_next_link(&base_url, &format!("{base_url}{path}"), &next)?;
+        // The link is followed as a path under the environment, which is all the host lets the
+        // component name anyway: a link elsewhere is refused here, with a clear message.
+        let Some(next_path) = next.strip_prefix(&base_url).filter(|p| p.starts_with('/')) else {
             return Err(Error::new(
                 ErrorKind::Service,
                 format!("{what}: @odata.nextLink leads outside the environment ({}); refusing to follow it", shorten(&next)),
             ));
-        }
-        if !seen.insert(next.clone()) {
+        };
+        if !seen.insert(next_path.to_owned()) {
             return Err(Error::new(
                 ErrorKind::Service,
                 format!("{what}: @odata.nextLink repeats an earlier page ({}) after {page} pages", shorten(&next)),
             ));
         }
-        url = next;
+        path = next_path.to_owned();
     }
     Err(Error::new(ErrorKind::Service, format!("{base_url}/Metadata/{collection}: more than {MAX_PAGES} pages")))
 }
@@ -150,12 +152,12 @@ pub(crate) fn resolve_next_link(base_url: &str, current: &str, next: &str) -> Re
     Ok(format!("{dir}{next}"))
 }
 
-pub fn label_url(base_url: &str, label_id: &str, language: &str) -> String {
-    format!("{base_url}/Metadata/Labels(Id={},Language={})", odata_string_literal(label_id), odata_string_literal(language))
+pub fn label_path(label_id: &str, language: &str) -> String {
+    format!("/Metadata/Labels(Id={},Language={})", odata_string_literal(label_id), odata_string_literal(language))
 }
 
 /// The answer for one label.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum LabelAnswer {
     Text(String),
     /// The service has no text for this id in this language.
@@ -166,19 +168,20 @@ pub enum LabelAnswer {
 }
 
 /// The request for one label's text.
-pub fn label_request(base_url: &str, label_id: &str, language: &str) -> HttpRequest {
-    odata::request(Method::Get, label_url(base_url, label_id, language))
+pub fn label_request(label_id: &str, language: &str) -> HttpRequest {
+    odata::request(Method::Get, label_path(label_id, language))
 }
 
 /// Reads one label's answer (and counts it).
 pub fn label_answer(
     meter: &mut Meter,
+    base_url: &str,
     request: &HttpRequest,
     id: &str,
     language: &str,
     answer: Result<HttpResponse, HttpError>,
 ) -> LabelAnswer {
-    let what = format!("label {id} ({language}), {}", odata::describe(request));
+    let what = format!("label {id} ({language}), {}", odata::describe(base_url, request));
     let response = match answer {
         Ok(r) => r,
         Err(e) => return LabelAnswer::Failed(e.into_error(&what), false),
@@ -259,8 +262,8 @@ mod tests {
 
     #[test]
     fn label_urls_quote_their_keys() {
-        assert_eq!(label_url("http://h", "@SYS13342", "en-US"), "http://h/Metadata/Labels(Id='@SYS13342',Language='en-US')");
-        assert_eq!(label_url("http://h", "@X:it's", "de"), "http://h/Metadata/Labels(Id='@X:it''s',Language='de')");
+        assert_eq!(label_path("@SYS13342", "en-US"), "/Metadata/Labels(Id='@SYS13342',Language='en-US')");
+        assert_eq!(label_path("@X:it's", "de"), "/Metadata/Labels(Id='@X:it''s',Language='de')");
     }
 
     #[test]

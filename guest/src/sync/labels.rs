@@ -6,7 +6,7 @@
 use super::fetch::{self, LabelAnswer, Meter};
 use super::snapshot::{REFERENCED_LABEL_IDS, mark_phase, phase_done};
 use crate::error::{Error, Result};
-use crate::ports::{Ctx, HttpRequest, Progress, TxMode, Value};
+use crate::ports::{Ctx, HttpRequest, Phase, Progress, TxMode, Value};
 use crate::sql::{exec, in_transaction, query_map};
 use crate::{params, row};
 
@@ -38,23 +38,17 @@ impl LabelCounts {
     }
 }
 
-pub fn phase_name(language: &str) -> String {
-    format!("labels:{language}")
+pub fn phase(language: &str) -> Phase {
+    Phase::Labels(language.to_owned())
 }
 
 const PRESENT_IN_SNAPSHOT: &str =
     "SELECT l.label_id FROM snapshot_labels sl JOIN labels l ON l.id = sl.label_row WHERE sl.snapshot_id = ?1 AND l.language = ?2";
 
 /// Fills the labels of `language` for a building snapshot.
-pub fn run(
-    ctx: &Ctx<'_>,
-    meter: &mut Meter,
-    base_url: &str,
-    snapshot_id: i64,
-    language: &str,
-    carry_from: Option<i64>,
-) -> Result<LabelCounts> {
-    let phase = phase_name(language);
+pub fn run(ctx: &Ctx<'_>, meter: &mut Meter, snapshot_id: i64, language: &str, carry_from: Option<i64>) -> Result<LabelCounts> {
+    let phase = phase(language);
+    let base_url = ctx.http.base_url();
     if phase_done(ctx.store, snapshot_id, &phase)? {
         return Ok(LabelCounts::default());
     }
@@ -90,7 +84,7 @@ pub fn run(
         if round.is_empty() {
             break;
         }
-        let requests: Vec<HttpRequest> = round.iter().map(|id| fetch::label_request(base_url, id, language)).collect();
+        let requests: Vec<HttpRequest> = round.iter().map(|id| fetch::label_request(id, language)).collect();
         let mut pending = ctx.http.start(&requests);
         let mut again = Vec::new();
         loop {
@@ -105,7 +99,7 @@ pub fn run(
                 let (Some(id), Some(request)) = (round.get(index), requests.get(index)) else {
                     return Err(Error::internal(format!("the host answered request {index} of a batch of {}", round.len())));
                 };
-                match fetch::label_answer(meter, request, id, language, answer) {
+                match fetch::label_answer(meter, &base_url, request, id, language, answer) {
                     LabelAnswer::Text(text) => {
                         counts.fetched += 1;
                         rows.push(row![*id, language, text, false]);

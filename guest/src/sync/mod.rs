@@ -16,70 +16,46 @@ use crate::catalog;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::{Kind, parse};
 use crate::params;
-use crate::ports::{Ctx, Progress, TxMode};
+use crate::ports::{Ctx, Phase, Progress, TxMode};
 use crate::sql::{exec, in_transaction};
 use crate::url::normalize_base_url;
 use crate::version;
 use coverage::normalize_language;
 use fetch::Meter;
-use history::SyncRun;
-use plan::{Plan, Planned, Strategy};
-use snapshot::Counts;
+use history::{Finished, Outcome};
+use plan::{Planned, SyncPlan};
 use std::collections::BTreeSet;
 use write::WriteCounts;
 
+pub use crate::wit::types::{PhaseReport, SyncOptions, SyncReport};
+
 pub const DEFAULT_LANGUAGE: &str = "en-US";
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyncOptions {
-    pub strategy: Strategy,
-    /// Label languages to cover; empty means `en-US` (or, when the environment is synced already,
-    /// the languages it covers).
-    pub languages: Vec<String>,
-    /// Languages to stop covering.
-    pub drop_languages: Vec<String>,
-    pub dry_run: bool,
+/// What a run has done so far: the parts of its report that phases add to.
+struct Progressed {
+    phases: Vec<PhaseReport>,
+    warnings: Vec<String>,
+    record: Finished,
 }
 
-/// What one phase did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PhaseReport {
-    pub name: String,
-    pub fetched: u64,
-    pub written: u64,
-    pub reused: u64,
-    pub missing: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyncReport {
-    pub run_id: i64,
-    pub base_url: String,
-    pub modules_hash: String,
-    pub new_version: bool,
-    pub plan: Plan,
-    pub dry_run: bool,
-    pub phases: Vec<PhaseReport>,
-    /// What the environment's snapshot holds afterwards (absent for a dry run of a new version).
-    pub counts: Option<Counts>,
-    pub snapshot_id: Option<i64>,
-    pub requests: u32,
-    pub bytes: u64,
-    pub duration_ms: i64,
-    pub warnings: Vec<String>,
-}
-
-/// Phases of the entity kinds, in the order they run.
-pub fn entity_phase(kind: Kind) -> &'static str {
-    match kind {
-        Kind::DataEntity => "data-entities",
-        Kind::PublicEntity => "public-entities",
-        Kind::Enumeration => "enumerations",
+impl Progressed {
+    fn phase(&mut self, phase: Phase, fetched: u64, written: u64, reused: u64, missing: u64) {
+        self.phases.push(PhaseReport { phase, fetched, written, reused, missing });
     }
 }
 
-pub fn sync(ctx: &Ctx<'_>, base_url: &str, options: &SyncOptions) -> Result<SyncReport> {
-    let base_url = normalize_base_url(base_url)?;
+/// The phase of an entity kind.
+pub fn entity_phase(kind: Kind) -> Phase {
+    match kind {
+        Kind::DataEntity => Phase::DataEntities,
+        Kind::PublicEntity => Phase::PublicEntities,
+        Kind::Enumeration => Phase::Enumerations,
+    }
+}
+
+/// Syncs the environment `ctx.http` reaches.
+pub fn sync(ctx: &Ctx<'_>, options: &SyncOptions) -> Result<SyncReport> {
+    let base_url = normalize_base_url(&ctx.http.base_url())?;
     let normalize = |list: &[String]| -> Result<BTreeSet<String>> {
         list.iter().map(|l| normalize_language(l).map_err(Error::invalid_input)).collect()
     };
@@ -107,21 +83,21 @@ pub fn sync(ctx: &Ctx<'_>, base_url: &str, options: &SyncOptions) -> Result<Sync
     };
     let started = ctx.host.now_ms();
     let language_list = languages.iter().cloned().collect::<Vec<_>>().join(",");
-    let options = &SyncOptions { drop_languages: drop.into_iter().collect(), ..options.clone() };
-    let run_id = history::start(ctx.store, &base_url, options.strategy.as_str(), &language_list, started)?;
+    let run_id = history::start(ctx.store, &base_url, options.strategy, &language_list, started)?;
     let mut meter = Meter::default();
-    let mut record = SyncRun { id: run_id, outcome: "running".to_owned(), ..SyncRun::default() };
-    let result = run(ctx, &base_url, options, &languages, run_id, &mut meter, &mut record);
-    record.finished_ms = Some(ctx.host.now_ms());
-    record.requests = u64::from(meter.requests);
+    let mut done = Progressed { phases: vec![], warnings: vec![], record: Finished::new(run_id) };
+    let result = run(ctx, &base_url, options, &languages, &drop, &mut meter, &mut done);
+    let mut record = done.record;
+    record.finished_ms = ctx.host.now_ms();
+    record.requests = meter.requests;
     record.bytes = meter.bytes;
     match &result {
-        Ok(report) => {
-            record.outcome = if report.dry_run { "planned" } else { "succeeded" }.to_owned();
-            record.snapshot_id = report.snapshot_id;
+        Ok(outcome) => {
+            record.outcome = if options.dry_run { Outcome::Planned } else { Outcome::Succeeded };
+            record.snapshot_id = outcome.snapshot_id;
         }
         Err(e) => {
-            record.outcome = if e.kind == ErrorKind::Cancelled { "cancelled" } else { "failed" }.to_owned();
+            record.outcome = if e.kind == ErrorKind::Cancelled { Outcome::Cancelled } else { Outcome::Failed };
             record.error = Some(e.message.clone());
         }
     }
@@ -129,12 +105,36 @@ pub fn sync(ctx: &Ctx<'_>, base_url: &str, options: &SyncOptions) -> Result<Sync
     if let Err(e) = history::finish(ctx.store, &record) {
         ctx.host.log(crate::ports::Level::Error, &format!("recording sync run {run_id}: {e}"));
     }
-    result.map(|mut report| {
-        report.requests = meter.requests;
-        report.bytes = meter.bytes;
-        report.duration_ms = ctx.host.now_ms() - started;
-        report
+    let outcome = result?;
+    let plan = &outcome.plan;
+    Ok(SyncReport {
+        run_id,
+        base_url,
+        modules_hash: outcome.modules_hash,
+        new_version: outcome.new_version,
+        plan: plan.planned,
+        reason: plan.reason.clone(),
+        dry_run: options.dry_run,
+        coverage: plan.coverage.to_wit(),
+        planned_phases: plan.phases(),
+        base_modules_hash: plan.base.as_ref().map(|b| b.modules_hash.clone()),
+        shared_with: plan.shared_with.clone(),
+        phases: done.phases,
+        counts: outcome.counts,
+        requests: meter.requests,
+        bytes: meter.bytes,
+        duration_ms: (ctx.host.now_ms() - started).max(0) as u64,
+        warnings: done.warnings,
     })
+}
+
+/// What a run found and left: the parts of the report that come from planning and finishing.
+struct RunOutcome {
+    modules_hash: String,
+    new_version: bool,
+    plan: SyncPlan,
+    snapshot_id: Option<i64>,
+    counts: Option<crate::wit::types::SnapshotCounts>,
 }
 
 fn run(
@@ -142,16 +142,16 @@ fn run(
     base_url: &str,
     options: &SyncOptions,
     languages: &BTreeSet<String>,
-    run_id: i64,
+    drop: &BTreeSet<String>,
     meter: &mut Meter,
-    record: &mut SyncRun,
-) -> Result<SyncReport> {
-    ctx.host.progress(&Progress { phase: "detect".to_owned(), done: 0, total: Some(1), bytes: None });
+    done: &mut Progressed,
+) -> Result<RunOutcome> {
+    ctx.host.progress(&Progress { phase: Phase::Detect, done: 0, total: Some(1), bytes: None });
     let detected = version::detect(ctx, base_url, false)?;
     meter.requests += detected.requests;
     meter.bytes += detected.bytes;
     let recorded = catalog::record(ctx.store, &detected, ctx.host.now_ms())?;
-    ctx.host.progress(&Progress { phase: "detect".to_owned(), done: 1, total: Some(1), bytes: None });
+    ctx.host.progress(&Progress { phase: Phase::Detect, done: 1, total: Some(1), bytes: None });
     let plan = plan::make(
         ctx.store,
         &plan::Inputs {
@@ -159,61 +159,50 @@ fn run(
             version_id: recorded.version_id,
             strategy: options.strategy,
             languages,
-            drop: &options.drop_languages.iter().cloned().collect(),
+            drop,
             modules: &detected.modules.modules,
         },
     )?;
-    history::planned(ctx.store, run_id, &detected.modules_hash, plan.planned.as_str(), &plan.reason, &plan.coverage.languages_text())?;
-    let mut report = SyncReport {
-        run_id,
-        base_url: base_url.to_owned(),
+    history::planned(ctx.store, done.record.id, &detected.modules_hash, plan.planned, &plan.reason, &plan.coverage.languages_text())?;
+    done.warnings.extend(detected.warnings.iter().cloned());
+    let mut outcome = RunOutcome {
         modules_hash: detected.modules_hash.clone(),
         new_version: recorded.new_version,
-        plan: plan.clone(),
-        dry_run: options.dry_run,
-        phases: vec![],
-        counts: None,
+        plan,
         snapshot_id: None,
-        requests: 0,
-        bytes: 0,
-        duration_ms: 0,
-        warnings: detected.warnings.clone(),
+        counts: None,
     };
     if options.dry_run {
-        report.snapshot_id = plan.target.as_ref().map(|t| t.id);
-        report.counts = match &plan.target {
-            Some(t) => Some(snapshot::stored_counts(ctx.store, t.id)?),
-            None => None,
-        };
-        return Ok(report);
+        if let Some(target) = &outcome.plan.target {
+            outcome.counts = Some(snapshot::stored_counts(ctx.store, target.id)?);
+        }
+        outcome.snapshot_id = outcome.plan.target.as_ref().map(|t| t.id);
+        return Ok(outcome);
     }
     let now = ctx.host.now_ms();
-    let snapshot_id = match (&plan.planned, &plan.target) {
+    let snapshot_id = match (&outcome.plan.planned, &outcome.plan.target) {
         (Planned::UpToDate | Planned::Link, Some(target)) => {
             in_transaction(ctx.store, TxMode::Immediate, || {
                 snapshot::point_environment(ctx.store, recorded.environment_id, target.id, now)
             })?;
             target.id
         }
-        _ => build(ctx, base_url, &detected, recorded.version_id, recorded.environment_id, &plan, meter, &mut report, record)?,
+        _ => build(ctx, &detected, recorded.version_id, recorded.environment_id, &outcome.plan, meter, done)?,
     };
-    report.snapshot_id = Some(snapshot_id);
-    report.counts = Some(snapshot::stored_counts(ctx.store, snapshot_id)?);
-    Ok(report)
+    outcome.snapshot_id = Some(snapshot_id);
+    outcome.counts = Some(snapshot::stored_counts(ctx.store, snapshot_id)?);
+    Ok(outcome)
 }
 
 /// Builds (or resumes building) the snapshot the plan describes and makes it visible.
-#[allow(clippy::too_many_arguments)]
 fn build(
     ctx: &Ctx<'_>,
-    base_url: &str,
     detected: &version::Detected,
     version_id: i64,
     environment_id: i64,
-    plan: &Plan,
+    plan: &SyncPlan,
     meter: &mut Meter,
-    report: &mut SyncReport,
-    record: &mut SyncRun,
+    done: &mut Progressed,
 ) -> Result<i64> {
     let Some(_version_lease) = ctx.store.try_lock(&format!("build:{}", detected.modules_hash))? else {
         return Err(Error::new(
@@ -224,12 +213,12 @@ fn build(
             ),
         ));
     };
-    fill_build_versions(ctx, base_url, detected, version_id, meter)?;
+    fill_build_versions(ctx, &detected.base_url, detected, version_id, meter)?;
     let snapshot_id = resume_or_create(ctx, version_id, plan)?;
 
     if let Some(from) = &plan.objects_from {
-        let phase = "objects";
-        if !snapshot::phase_done(ctx.store, snapshot_id, phase)? {
+        let phase = Phase::Objects;
+        if !snapshot::phase_done(ctx.store, snapshot_id, &phase)? {
             in_transaction(ctx.store, TxMode::Immediate, || {
                 let copied = exec(
                     ctx.store,
@@ -237,9 +226,9 @@ fn build(
                      SELECT ?1, kind, position, name, object_id FROM snapshot_objects WHERE snapshot_id = ?2",
                     &params![snapshot_id, from.id],
                 )?;
-                snapshot::mark_phase(ctx.store, snapshot_id, phase, copied, ctx.host.now_ms())?;
-                report.phases.push(PhaseReport { name: phase.to_owned(), reused: copied, ..PhaseReport::default() });
-                record.objects_reused += copied;
+                snapshot::mark_phase(ctx.store, snapshot_id, &phase, copied, ctx.host.now_ms())?;
+                done.phase(phase.clone(), 0, 0, copied, 0);
+                done.record.objects_reused += copied;
                 Ok(())
             })?;
         }
@@ -247,44 +236,38 @@ fn build(
     if plan.fetch_entities {
         for kind in Kind::ALL {
             let phase = entity_phase(kind);
-            if snapshot::phase_done(ctx.store, snapshot_id, phase)? {
+            if snapshot::phase_done(ctx.store, snapshot_id, &phase)? {
                 continue;
             }
             ctx.check_cancelled()?;
             let counts = match kind {
                 Kind::DataEntity => {
-                    let items = fetch::collection(ctx, meter, base_url, kind.collection(), phase, parse::data_entity)?;
-                    let items = unique(items, kind, &mut report.warnings);
-                    write::write_phase(ctx.store, snapshot_id, phase, &items, ctx.host.now_ms())?
+                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::data_entity)?;
+                    let items = unique(items, kind, &mut done.warnings);
+                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
                 }
                 Kind::PublicEntity => {
-                    let items = fetch::collection(ctx, meter, base_url, kind.collection(), phase, parse::public_entity)?;
-                    let items = unique(items, kind, &mut report.warnings);
-                    write::write_phase(ctx.store, snapshot_id, phase, &items, ctx.host.now_ms())?
+                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::public_entity)?;
+                    let items = unique(items, kind, &mut done.warnings);
+                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
                 }
                 Kind::Enumeration => {
-                    let items = fetch::collection(ctx, meter, base_url, kind.collection(), phase, parse::enumeration)?;
-                    let items = unique(items, kind, &mut report.warnings);
-                    write::write_phase(ctx.store, snapshot_id, phase, &items, ctx.host.now_ms())?
+                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::enumeration)?;
+                    let items = unique(items, kind, &mut done.warnings);
+                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
                 }
             };
-            add_objects(report, record, phase, counts);
+            add_objects(done, phase, counts);
         }
     }
     for language in &plan.languages {
         ctx.check_cancelled()?;
-        let counts = labels::run(ctx, meter, base_url, snapshot_id, &language.language, language.carry_from)?;
-        report.warnings.extend(counts.warning(&language.language));
-        record.labels_fetched += counts.fetched;
-        record.labels_reused += counts.reused;
-        record.labels_missing += counts.missing;
-        report.phases.push(PhaseReport {
-            name: labels::phase_name(&language.language),
-            fetched: counts.fetched + counts.missing,
-            written: counts.fetched,
-            reused: counts.reused,
-            missing: counts.missing,
-        });
+        let counts = labels::run(ctx, meter, snapshot_id, &language.language, language.carry_from)?;
+        done.warnings.extend(counts.warning(&language.language));
+        done.record.labels_fetched += counts.fetched;
+        done.record.labels_reused += counts.reused;
+        done.record.labels_missing += counts.missing;
+        done.phase(labels::phase(&language.language), counts.fetched + counts.missing, counts.fetched, counts.reused, counts.missing);
     }
     ctx.check_cancelled()?;
     snapshot::complete(ctx.store, snapshot_id, environment_id, ctx.host.now_ms())?;
@@ -345,22 +328,16 @@ fn unique<T: write::StoredObject + PartialEq>(items: Vec<T>, kind: Kind, warning
     kept
 }
 
-fn add_objects(report: &mut SyncReport, record: &mut SyncRun, phase: &str, counts: WriteCounts) {
-    record.objects_fetched += counts.fetched;
-    record.objects_written += counts.written;
-    record.objects_reused += counts.reused;
-    report.phases.push(PhaseReport {
-        name: phase.to_owned(),
-        fetched: counts.fetched,
-        written: counts.written,
-        reused: counts.reused,
-        missing: 0,
-    });
+fn add_objects(done: &mut Progressed, phase: Phase, counts: WriteCounts) {
+    done.record.objects_fetched += counts.fetched;
+    done.record.objects_written += counts.written;
+    done.record.objects_reused += counts.reused;
+    done.phase(phase, counts.fetched, counts.written, counts.reused, 0);
 }
 
 /// A building snapshot of this version with the same plan is resumed; one with another plan is
 /// discarded (it would never be finished).
-fn resume_or_create(ctx: &Ctx<'_>, version_id: i64, plan: &Plan) -> Result<i64> {
+fn resume_or_create(ctx: &Ctx<'_>, version_id: i64, plan: &SyncPlan) -> Result<i64> {
     if let Some(building) = snapshot::building_for_version(ctx.store, version_id)? {
         if building.coverage == plan.coverage && building.strategy == plan.planned.as_str() {
             ctx.host.log(crate::ports::Level::Info, &format!("resuming snapshot {} left unfinished by an earlier sync", building.id));

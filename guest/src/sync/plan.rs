@@ -5,19 +5,13 @@ use super::snapshot::{self, SnapshotInfo};
 use crate::error::{Error, Result};
 use crate::modules::Module;
 use crate::ports::Store;
+use crate::wit::types::{Phase, PlannedPhase};
 use std::collections::BTreeSet;
 
-/// What the user asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
-    Auto,
-    Full,
-    Incremental,
-    EntitiesOnly,
-    LabelsOnly,
-}
+pub use crate::wit::types::{Plan as Planned, Strategy};
 
 impl Strategy {
+    /// The name stored in the history.
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Auto => "auto",
@@ -27,26 +21,16 @@ impl Strategy {
             Strategy::LabelsOnly => "labels-only",
         }
     }
-}
 
-/// What the plan does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Planned {
-    /// The environment's snapshot is of its version and covers what is asked: nothing to fetch.
-    UpToDate,
-    /// Another environment's complete snapshot of the same version covers it: point at it.
-    Link,
-    /// Fetch the entities, store only what changed against an earlier version, reuse its labels.
-    Incremental,
-    /// Fetch everything.
-    Full,
-    /// Fetch the entities only.
-    EntitiesOnly,
-    /// Fetch labels only, for a version whose entities are cached.
-    LabelsOnly,
+    pub fn parse(s: &str) -> Option<Strategy> {
+        [Strategy::Auto, Strategy::Full, Strategy::Incremental, Strategy::EntitiesOnly, Strategy::LabelsOnly]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
 }
 
 impl Planned {
+    /// The name stored with snapshots and in the history.
     pub fn as_str(self) -> &'static str {
         match self {
             Planned::UpToDate => "up-to-date",
@@ -56,6 +40,12 @@ impl Planned {
             Planned::EntitiesOnly => "entities-only",
             Planned::LabelsOnly => "labels-only",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Planned> {
+        [Planned::UpToDate, Planned::Link, Planned::Incremental, Planned::Full, Planned::EntitiesOnly, Planned::LabelsOnly]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
 }
 
@@ -68,7 +58,7 @@ pub struct LanguagePlan {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
+pub struct SyncPlan {
     pub planned: Planned,
     pub reason: String,
     /// What the environment will see once the sync is done.
@@ -85,9 +75,9 @@ pub struct Plan {
     pub shared_with: Vec<String>,
 }
 
-impl Plan {
-    fn new(planned: Planned, reason: String, coverage: Coverage) -> Plan {
-        Plan {
+impl SyncPlan {
+    fn new(planned: Planned, reason: String, coverage: Coverage) -> SyncPlan {
+        SyncPlan {
             planned,
             reason,
             coverage,
@@ -100,20 +90,19 @@ impl Plan {
         }
     }
 
-    /// The phases the plan runs, in order, as a person reads them.
-    pub fn phases(&self) -> Vec<String> {
+    /// The phases the plan runs, in order.
+    pub fn phases(&self) -> Vec<PlannedPhase> {
         let mut out = Vec::new();
         if self.objects_from.is_some() {
-            out.push("objects (taken from the cached snapshot of this version)".to_owned());
+            out.push(PlannedPhase { phase: Phase::Objects, from_cache: true });
         }
         if self.fetch_entities {
-            out.extend(["data-entities", "public-entities", "enumerations"].map(str::to_owned));
+            out.extend(
+                [Phase::DataEntities, Phase::PublicEntities, Phase::Enumerations].map(|phase| PlannedPhase { phase, from_cache: false }),
+            );
         }
         for l in &self.languages {
-            out.push(match l.carry_from {
-                Some(_) => format!("labels:{} (cached texts reused, the rest fetched)", l.language),
-                None => format!("labels:{}", l.language),
-            });
+            out.push(PlannedPhase { phase: Phase::Labels(l.language.clone()), from_cache: l.carry_from.is_some() });
         }
         out
     }
@@ -132,7 +121,7 @@ pub struct Inputs<'a> {
     pub modules: &'a [Module],
 }
 
-pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
+pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<SyncPlan> {
     let current = snapshot::of_environment(store, input.environment_id)?;
     let same_version = snapshot::complete_for_version(store, input.version_id)?;
     let best = same_version.iter().find(|s| s.coverage.entities);
@@ -159,7 +148,7 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
     match input.strategy {
         Strategy::Auto => {
             if let Some(c) = current.as_ref().filter(|c| c.version_id == input.version_id && acceptable(&c.coverage)) {
-                let mut plan = Plan::new(
+                let mut plan = SyncPlan::new(
                     Planned::UpToDate,
                     format!("the cached snapshot is of this version and has {}", c.coverage.describe()),
                     c.coverage.clone(),
@@ -174,7 +163,7 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
                 } else {
                     format!("{} already brought this version with {}", others.join(", "), s.coverage.describe())
                 };
-                let mut plan = Plan::new(Planned::Link, reason, s.coverage.clone());
+                let mut plan = SyncPlan::new(Planned::Link, reason, s.coverage.clone());
                 plan.target = Some(s.clone());
                 plan.shared_with = others;
                 return Ok(plan);
@@ -195,7 +184,7 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
                     )
                 };
                 let languages = best.coverage.languages.union(&wanted.languages).filter(|l| !dropped(l)).cloned().collect();
-                let mut plan = Plan::new(Planned::LabelsOnly, reason, Coverage { entities: true, languages });
+                let mut plan = SyncPlan::new(Planned::LabelsOnly, reason, Coverage { entities: true, languages });
                 plan.objects_from = Some(best.clone());
                 plan.languages = plan
                     .coverage
@@ -208,7 +197,7 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
             match incremental_base(store, current.as_ref(), input.version_id)? {
                 Some(base) => Ok(incremental(store, base, wanted.clone(), fetch_all, input)?),
                 None => {
-                    let mut plan = Plan::new(Planned::Full, "no version of any environment is cached yet".to_owned(), wanted.clone());
+                    let mut plan = SyncPlan::new(Planned::Full, "no version of any environment is cached yet".to_owned(), wanted.clone());
                     plan.fetch_entities = true;
                     plan.languages = fetch_all(None);
                     Ok(plan)
@@ -216,7 +205,7 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
             }
         }
         Strategy::Full => {
-            let mut plan = Plan::new(Planned::Full, "asked for".to_owned(), wanted.clone());
+            let mut plan = SyncPlan::new(Planned::Full, "asked for".to_owned(), wanted.clone());
             plan.fetch_entities = true;
             plan.languages = fetch_all(None);
             Ok(plan)
@@ -237,7 +226,8 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
             // Labels this version already has are kept for the ids still referenced.
             let mut kept = best.map(|b| b.coverage.languages.clone()).unwrap_or_default();
             kept.retain(|l| !dropped(l));
-            let mut plan = Plan::new(Planned::EntitiesOnly, "asked for".to_owned(), Coverage { entities: true, languages: kept.clone() });
+            let mut plan =
+                SyncPlan::new(Planned::EntitiesOnly, "asked for".to_owned(), Coverage { entities: true, languages: kept.clone() });
             plan.fetch_entities = true;
             plan.languages = kept.iter().map(|l| LanguagePlan { language: l.clone(), carry_from: best.map(|b| b.id) }).collect();
             Ok(plan)
@@ -250,7 +240,7 @@ pub fn make(store: &dyn Store, input: &Inputs<'_>) -> Result<Plan> {
                 entities: true,
                 languages: best.coverage.languages.union(input.languages).filter(|l| !dropped(l)).cloned().collect(),
             };
-            let mut plan = Plan::new(
+            let mut plan = SyncPlan::new(
                 Planned::LabelsOnly,
                 format!("asked for: labels for {}", input.languages.iter().cloned().collect::<Vec<_>>().join(", ")),
                 coverage.clone(),
@@ -272,7 +262,7 @@ fn incremental(
     wanted: Coverage,
     fetch_all: impl Fn(Option<i64>) -> Vec<LanguagePlan>,
     input: &Inputs<'_>,
-) -> Result<Plan> {
+) -> Result<SyncPlan> {
     let base_modules = crate::catalog::version_modules(store, base.version_id)?;
     let diff = crate::modules::diff(&base_modules, input.modules);
     let holders = sharing(store, base.id)?;
@@ -284,7 +274,7 @@ fn incremental(
         diff.added.len(),
         diff.removed.len()
     );
-    let mut plan = Plan::new(Planned::Incremental, reason, wanted);
+    let mut plan = SyncPlan::new(Planned::Incremental, reason, wanted);
     plan.fetch_entities = true;
     plan.languages = fetch_all(Some(base.id));
     plan.base = Some(base);

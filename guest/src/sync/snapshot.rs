@@ -5,7 +5,7 @@
 use super::coverage::Coverage;
 use crate::error::{Error, Result};
 use crate::params;
-use crate::ports::{Store, TxMode};
+use crate::ports::{Phase, Store, TxMode};
 use crate::sql::{Row, exec, in_transaction, query_map, query_opt};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,19 +119,36 @@ pub fn discard_building(store: &dyn Store, id: i64) -> Result<()> {
     })
 }
 
-pub fn phase_done(store: &dyn Store, snapshot_id: i64, phase: &str) -> Result<bool> {
-    Ok(query_opt(store, "SELECT 1 FROM snapshot_phases WHERE snapshot_id = ?1 AND phase = ?2", &params![snapshot_id, phase], |_| Ok(()))?
-        .is_some())
+pub fn phase_done(store: &dyn Store, snapshot_id: i64, phase: &Phase) -> Result<bool> {
+    Ok(query_opt(
+        store,
+        "SELECT 1 FROM snapshot_phases WHERE snapshot_id = ?1 AND phase = ?2",
+        &params![snapshot_id, phase_key(phase)],
+        |_| Ok(()),
+    )?
+    .is_some())
 }
 
 /// Records a finished phase; call inside the transaction that wrote the phase's data.
-pub fn mark_phase(store: &dyn Store, snapshot_id: i64, phase: &str, items: u64, now_ms: i64) -> Result<()> {
+pub fn mark_phase(store: &dyn Store, snapshot_id: i64, phase: &Phase, items: u64, now_ms: i64) -> Result<()> {
     exec(
         store,
         "INSERT OR REPLACE INTO snapshot_phases (snapshot_id, phase, items, completed_ms) VALUES (?1, ?2, ?3, ?4)",
-        &params![snapshot_id, phase, items as i64, now_ms],
+        &params![snapshot_id, phase_key(phase), items as i64, now_ms],
     )?;
     Ok(())
+}
+
+/// The name a finished phase is recorded under: `data-entities`, `labels:en-US`, ...
+pub fn phase_key(phase: &Phase) -> String {
+    match phase {
+        Phase::Detect => "detect".to_owned(),
+        Phase::Objects => "objects".to_owned(),
+        Phase::DataEntities => "data-entities".to_owned(),
+        Phase::PublicEntities => "public-entities".to_owned(),
+        Phase::Enumerations => "enumerations".to_owned(),
+        Phase::Labels(language) => format!("labels:{language}"),
+    }
 }
 
 /// The label ids (references only) the objects of a snapshot use, as a SQL subquery over `?1`.
@@ -148,21 +165,7 @@ pub const REFERENCED_LABEL_IDS: &str = "SELECT label_id FROM (
          WHERE so.snapshot_id = ?1 AND so.kind = 'enumeration'
     ) WHERE label_id LIKE '@_%'";
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub data_entities: u64,
-    pub public_entities: u64,
-    pub properties: u64,
-    pub navigation_properties: u64,
-    pub constraints: u64,
-    pub property_groups: u64,
-    pub actions: u64,
-    pub enumerations: u64,
-    pub members: u64,
-    pub label_ids: u64,
-    pub labels: u64,
-    pub labels_missing: u64,
-}
+pub use crate::wit::types::SnapshotCounts as Counts;
 
 fn count_objects(kind: &str, table: &str) -> String {
     format!(

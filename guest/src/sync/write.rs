@@ -4,7 +4,7 @@
 use super::snapshot::mark_phase;
 use crate::error::Result;
 use crate::metadata::{DataEntity, Enumeration, Kind, PublicEntity, content_hash};
-use crate::ports::{Store, TxMode, Value};
+use crate::ports::{Phase, Store, TxMode, Value};
 use crate::row;
 use crate::sql::{Batch, in_transaction, query_map};
 use serde::Serialize;
@@ -28,7 +28,7 @@ pub trait StoredObject: Serialize {
 
 /// Stores `objects` (in wire order) as the `kind` objects of a building snapshot and marks the
 /// phase done, in one transaction.
-pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: &str, objects: &[T], now_ms: i64) -> Result<WriteCounts> {
+pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: &Phase, objects: &[T], now_ms: i64) -> Result<WriteCounts> {
     let hashes: Vec<String> = objects.iter().map(|o| content_hash(T::KIND, o)).collect();
     in_transaction(store, TxMode::Immediate, || {
         let kind = T::KIND.as_str();
@@ -188,17 +188,8 @@ impl StoredObject for PublicEntity {
                     n.cardinality.as_deref()
                 ])?;
                 for (j, c) in n.constraints.iter().enumerate() {
-                    constraints.push(row![
-                        id,
-                        i,
-                        j,
-                        &c.kind,
-                        c.property.as_deref(),
-                        c.referenced_property.as_deref(),
-                        c.related_property.as_deref(),
-                        c.value,
-                        c.value_str.as_deref()
-                    ])?;
+                    let (property, referenced, related, value, value_str) = c.columns();
+                    constraints.push(row![id, i, j, c.kind(), property, referenced, related, value, value_str])?;
                 }
             }
             for (i, g) in e.property_groups.iter().enumerate() {

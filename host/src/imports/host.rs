@@ -4,7 +4,7 @@ use crate::bindings::host_api as api;
 use crate::cancel::CancelToken;
 use crate::runtime::State;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Where progress events go (a terminal progress bar, plain lines, a test's recorder).
 pub type ProgressSink = Arc<dyn Fn(&api::ProgressEvent) + Send + Sync>;
@@ -46,12 +46,6 @@ impl Services {
 }
 
 impl api::Host for State {
-    fn now_ms(&mut self) -> wasmtime::Result<i64> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        self.returning_to_guest();
-        Ok(now)
-    }
-
     fn log(&mut self, level: api::Level, message: String) -> wasmtime::Result<()> {
         let _phase = self.services.phase_span().entered();
         match level {
@@ -66,7 +60,7 @@ impl api::Host for State {
     }
 
     fn progress(&mut self, event: api::ProgressEvent) -> wasmtime::Result<()> {
-        self.services.enter_phase(&event.phase);
+        self.services.enter_phase(&event.phase.to_string());
         if let Some(sink) = &self.services.progress {
             sink(&event);
         }
@@ -80,3 +74,21 @@ impl api::Host for State {
         Ok(cancelled)
     }
 }
+
+impl std::fmt::Display for crate::bindings::types::Phase {
+    /// `detect`, `objects`, `data-entities`, `public-entities`, `enumerations`, `labels:en-US`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::bindings::types::Phase;
+        match self {
+            Phase::Detect => f.write_str("detect"),
+            Phase::Objects => f.write_str("objects"),
+            Phase::DataEntities => f.write_str("data-entities"),
+            Phase::PublicEntities => f.write_str("public-entities"),
+            Phase::Enumerations => f.write_str("enumerations"),
+            Phase::Labels(language) => write!(f, "labels:{language}"),
+        }
+    }
+}
+
+/// `d365meta:cache/types` holds only types: nothing to implement.
+impl crate::bindings::types::Host for State {}

@@ -1,9 +1,11 @@
-//! `d365meta:cache/http`: outbound HTTP under the host's policy.
+//! `d365meta:cache/http`: outbound HTTP to one environment, under the host's policy.
 //!
-//! Policy, in order: the URL's origin must be on the allow-list (fail closed); `Authorization` from
-//! the component is dropped and the host's own bearer token added where one applies; redirects are
-//! not followed by the HTTP client: the host follows one only to the same origin, as a new attempt
-//! of the same request, and refuses any other with an error that names both ends; connect errors,
+//! The component reaches the network only through an `environment` resource the host makes for a
+//! base URL the user named; a request names a path under it. Policy, in order: the path joined to
+//! the base URL must stay under it (fail closed); `Authorization` from the component is dropped and
+//! the host's own bearer token added where one applies; redirects are not followed by the HTTP
+//! client: the host follows one only to the same origin, as a new attempt of the same request, and
+//! refuses any other with an error that names both ends; connect errors,
 //! 429 and 502/503/504 are retried with exponential backoff and full jitter, honouring
 //! `Retry-After`, and so are resets and answers cut off mid-body when the request is idempotent,
 //! until the attempts or the total time budget run out; each request has a timeout and a body-size
@@ -13,7 +15,7 @@
 use crate::auth::Authenticator;
 use crate::bindings::http_api as api;
 use crate::cancel::CancelToken;
-use crate::policy::{AllowList, Origin, Refusal};
+use crate::policy::Origin;
 use crate::runtime::State;
 use reqwest::Url;
 use reqwest::header::HeaderMap;
@@ -108,45 +110,63 @@ pub fn shared_client(connect_timeout: Duration) -> reqwest::Client {
         .clone()
 }
 
-/// Everything a request needs, cheap to clone into the tasks of a batch.
-#[derive(Clone)]
-pub struct Sender {
+/// What every environment of one cache shares: the client, the policy's settings, credentials,
+/// cancellation and the counters. It makes the `environment` resources the component is given.
+pub struct Network {
     client: reqwest::Client,
     options: Arc<HttpOptions>,
-    allowed: Arc<AllowList>,
     auth: Arc<Authenticator>,
     cancel: CancelToken,
     stats: Arc<HttpStats>,
 }
 
-pub struct HttpState {
-    sender: Sender,
-}
-
-impl HttpState {
+impl Network {
     pub fn new(options: HttpOptions, auth: Arc<Authenticator>, cancel: CancelToken) -> Self {
-        HttpState {
-            sender: Sender {
-                client: shared_client(options.connect_timeout),
-                options: Arc::new(options),
-                allowed: Arc::new(AllowList::default()),
-                auth,
-                cancel,
-                stats: Arc::new(HttpStats::default()),
-            },
+        Network {
+            client: shared_client(options.connect_timeout),
+            options: Arc::new(options),
+            auth,
+            cancel,
+            stats: Arc::new(HttpStats::default()),
         }
     }
 
-    pub fn allow(&mut self, origin: Origin) {
-        Arc::make_mut(&mut self.sender.allowed).allow(origin);
-    }
-
     pub fn stats(&self) -> Arc<HttpStats> {
-        self.sender.stats.clone()
+        self.stats.clone()
     }
 
     pub fn options(&self) -> &HttpOptions {
-        &self.sender.options
+        &self.options
+    }
+
+    /// An environment the component may reach: the base URL the user named, normalised as the
+    /// core normalises it (so that the host and the core agree on what is under it).
+    pub fn environment(&self, base_url: &str) -> Result<EnvironmentHandle, String> {
+        let normalized = d365meta_guest::url::normalize_base_url(base_url).map_err(|e| e.message)?;
+        let parsed = Url::parse(&normalized).map_err(|e| format!("base URL {:?}: {e}", shorten(base_url)))?;
+        let origin = Origin::of_url(&parsed).ok_or_else(|| format!("base URL {:?} has no http(s) origin", shorten(base_url)))?;
+        Ok(EnvironmentHandle {
+            sender: Sender {
+                client: self.client.clone(),
+                options: self.options.clone(),
+                base_url: Arc::from(normalized.as_str()),
+                origin,
+                auth: self.auth.clone(),
+                cancel: self.cancel.clone(),
+                stats: self.stats.clone(),
+            },
+        })
+    }
+}
+
+/// The host side of an `environment` resource.
+pub struct EnvironmentHandle {
+    sender: Sender,
+}
+
+impl EnvironmentHandle {
+    pub fn base_url(&self) -> &str {
+        &self.sender.base_url
     }
 
     /// Sends one request under the policy, retrying as configured.
@@ -163,6 +183,19 @@ impl HttpState {
         let task = tokio::spawn(async move { sender.run_batch(requests, tx).await }.instrument(parent));
         PendingBatch { results: rx, stash: None, remaining: total, task }
     }
+}
+
+/// Everything a request to one environment needs, cheap to clone into the tasks of a batch.
+#[derive(Clone)]
+struct Sender {
+    client: reqwest::Client,
+    options: Arc<HttpOptions>,
+    /// The environment's normalised base URL: every request goes under it.
+    base_url: Arc<str>,
+    origin: Origin,
+    auth: Arc<Authenticator>,
+    cancel: CancelToken,
+    stats: Arc<HttpStats>,
 }
 
 /// One request on its way through its attempts.
@@ -213,29 +246,19 @@ impl Sender {
         }
     }
 
-    /// Checks the request against the allow-list before anything is sent.
+    /// Joins the request's path to the base URL, refusing (before anything is sent) a path that
+    /// would leave it.
     fn prepare(&self, request: api::Request) -> Result<Exchange, api::Error> {
-        let (url, origin) = self.allowed.check(&request.url).map_err(|refusal| self.refuse(&request.url, refusal))?;
+        let url = crate::policy::join(&self.base_url, &request.path).map_err(|why| {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(path = %shorten(&request.path), "refused a request: {why}");
+            api::Error::Denied(why)
+        })?;
         let method = match request.method {
             api::Method::Get => reqwest::Method::GET,
             api::Method::Post => reqwest::Method::POST,
         };
-        Ok(Exchange { request, method, url, origin, attempt: 0, started: Instant::now() })
-    }
-
-    fn refuse(&self, url: &str, refusal: Refusal) -> api::Error {
-        self.stats.refused.fetch_add(1, Ordering::Relaxed);
-        match refusal {
-            Refusal::Invalid(why) => {
-                tracing::warn!(url = %shorten(url), "refused a request: {why}");
-                api::Error::InvalidUrl(why)
-            }
-            Refusal::NotAllowed(origin) => {
-                let allowed: Vec<String> = self.allowed.origins().map(ToString::to_string).collect();
-                tracing::warn!("refused a request to {origin}: not an allowed origin (allowed: {})", allowed.join(", "));
-                api::Error::Denied(format!("{origin} is not an allowed origin"))
-            }
-        }
+        Ok(Exchange { request, method, url, origin: self.origin.clone(), attempt: 0, started: Instant::now() })
     }
 
     /// One attempt of `exchange`: send it, read the answer, and decide what comes next.
@@ -330,7 +353,7 @@ impl Sender {
             }
         };
         let same_origin = Origin::of_url(&target).is_some_and(|o| o == exchange.origin);
-        if !same_origin || self.allowed.check(target.as_str()).is_err() {
+        if !same_origin || !target.username().is_empty() || target.password().is_some() {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("refused a redirect (HTTP {status}) from {from} to {}: another origin", shorten(target.as_str()));
             return Step::Done(Err(api::Error::Denied(format!(
@@ -631,21 +654,44 @@ pub(crate) fn backoff(options: &HttpOptions, attempt: u32) -> Duration {
     ceiling.mul_f64(fastrand::f64())
 }
 
-impl api::Host for State {
-    async fn send(&mut self, request: api::Request) -> wasmtime::Result<Result<api::Response, api::Error>> {
-        let result = self.http.send(request).instrument(self.services.phase_span()).await;
+impl api::Host for State {}
+
+impl api::HostEnvironment for State {
+    async fn base_url(&mut self, environment: Resource<EnvironmentHandle>) -> wasmtime::Result<String> {
+        let base_url = self.table.get(&environment)?.base_url().to_owned();
+        self.returning_to_guest();
+        Ok(base_url)
+    }
+
+    async fn send(
+        &mut self,
+        environment: Resource<EnvironmentHandle>,
+        request: api::Request,
+    ) -> wasmtime::Result<Result<api::Response, api::Error>> {
+        let span = self.services.phase_span();
+        let result = self.table.get(&environment)?.send(request).instrument(span).await;
         self.returning_to_guest();
         Ok(result)
     }
 
-    async fn start(&mut self, requests: Vec<api::Request>) -> wasmtime::Result<Resource<PendingBatch>> {
+    async fn start(
+        &mut self,
+        environment: Resource<EnvironmentHandle>,
+        requests: Vec<api::Request>,
+    ) -> wasmtime::Result<Resource<PendingBatch>> {
         let pending = {
             let _phase = self.services.phase_span().entered();
-            self.http.start(requests)
+            self.table.get(&environment)?.start(requests)
         };
         let handle = self.table.push(pending)?;
         self.returning_to_guest();
         Ok(handle)
+    }
+
+    /// The host made the environment and removes it after the export it was lent to returns; a
+    /// component cannot own one, so there is nothing to do here.
+    async fn drop(&mut self, _environment: Resource<EnvironmentHandle>) -> wasmtime::Result<()> {
+        Ok(())
     }
 }
 

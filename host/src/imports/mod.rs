@@ -1,4 +1,5 @@
-//! The component's imports, one module per WIT interface: `http`, `store`, `host`.
+//! The component's imports, one module per WIT interface: `http`, `store`, `host`; and `wasi`, the
+//! standard WASI interfaces its standard library imports, granted nothing.
 //!
 //! Errors a guest should expect (a refused host, a constraint violation) are returned to it;
 //! broken invariants (an unknown resource handle) trap.
@@ -6,3 +7,4 @@
 pub mod host;
 pub mod http;
 pub mod store;
+pub mod wasi;

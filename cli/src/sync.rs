@@ -3,9 +3,10 @@
 use super::Context;
 use super::output::{print_fields, print_json, rfc3339};
 use super::progress::{Progress, human_bytes};
-use crate::cache::{Cache, GcOptions, GcReport, SnapshotCounts, Strategy, SyncOptions, SyncReport, SyncRun};
 use clap::ValueEnum;
-use serde_json::{Value as Json, json};
+use d365meta::bindings::name_of;
+use d365meta::cache::{Cache, GcOptions, SnapshotCounts, Strategy, SyncOptions, SyncReport};
+use serde_json::Value as Json;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum StrategyArg {
@@ -60,50 +61,16 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
     progress.finish();
     let report = report?;
     if ctx.json {
-        print_json(&report_json(&report));
+        print_json(&to_json(&report));
     } else {
         print_report(&report);
     }
     Ok(())
 }
 
-pub fn counts_json(c: &SnapshotCounts) -> Json {
-    json!({
-        "data_entities": c.data_entities,
-        "public_entities": c.public_entities,
-        "properties": c.properties,
-        "navigation_properties": c.navigation_properties,
-        "constraints": c.constraints,
-        "property_groups": c.property_groups,
-        "actions": c.actions,
-        "enumerations": c.enumerations,
-        "members": c.members,
-        "label_ids": c.label_ids,
-        "labels": c.labels,
-        "labels_missing": c.labels_missing,
-    })
-}
-
-pub fn report_json(r: &SyncReport) -> Json {
-    json!({
-        "run_id": r.run_id,
-        "base_url": r.base_url,
-        "modules_hash": r.modules_hash,
-        "new_version": r.new_version,
-        "strategy": r.strategy,
-        "reason": r.reason,
-        "dry_run": r.dry_run,
-        "coverage": {"entities": r.entities, "languages": r.languages},
-        "planned_phases": r.planned_phases,
-        "base_modules_hash": r.base_modules_hash,
-        "shared_with": r.shared_with,
-        "phases": r.phases.iter().map(|p| json!({"name": p.name, "fetched": p.fetched, "written": p.written, "reused": p.reused, "missing": p.missing})).collect::<Vec<_>>(),
-        "counts": r.counts.as_ref().map(counts_json),
-        "requests": r.requests,
-        "bytes": r.bytes,
-        "duration_ms": r.duration_ms,
-        "warnings": r.warnings,
-    })
+/// Any of the component's records as JSON, with WIT's names: the documented `--json` shapes.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Json {
+    serde_json::to_value(value).unwrap_or(Json::Null)
 }
 
 pub fn describe_counts(c: &SnapshotCounts) -> String {
@@ -126,19 +93,24 @@ fn print_report(r: &SyncReport) {
     let mut fields = vec![
         ("Environment", r.base_url.clone()),
         ("Version", format!("{}{}", r.modules_hash, if r.new_version { " (new to this cache)" } else { "" })),
-        (if r.dry_run { "Plan (dry run)" } else { "Strategy" }, format!("{}: {}", r.strategy, r.reason)),
+        (if r.dry_run { "Plan (dry run)" } else { "Plan" }, format!("{}: {}", name_of(&r.plan), r.reason)),
     ];
     if r.dry_run {
-        let phases = if r.planned_phases.is_empty() { "none: nothing to fetch".to_owned() } else { r.planned_phases.join(", ") };
-        fields.push(("Phases", phases));
+        let phases: Vec<String> = r
+            .planned_phases
+            .iter()
+            .map(|p| if p.from_cache { format!("{} (from the cache)", p.phase) } else { p.phase.to_string() })
+            .collect();
+        fields.push(("Phases", if phases.is_empty() { "none: nothing to fetch".to_owned() } else { phases.join(", ") }));
     } else {
         for p in &r.phases {
             let missing = if p.missing > 0 { format!(", {} missing", p.missing) } else { String::new() };
-            fields.push(("Phase", format!("{}: {} fetched, {} written, {} reused{missing}", p.name, p.fetched, p.written, p.reused)));
+            fields.push(("Phase", format!("{}: {} fetched, {} written, {} reused{missing}", p.phase, p.fetched, p.written, p.reused)));
         }
     }
-    let languages = if r.languages.is_empty() { "no labels".to_owned() } else { format!("labels {}", r.languages.join(", ")) };
-    fields.push(("Coverage", if r.entities { format!("entities and {languages}") } else { languages }));
+    let c = &r.coverage;
+    let languages = if c.languages.is_empty() { "no labels".to_owned() } else { format!("labels {}", c.languages.join(", ")) };
+    fields.push(("Coverage", if c.entities { format!("entities and {languages}") } else { languages }));
     if let Some(c) = &r.counts {
         fields.push(("Snapshot", describe_counts(c)));
     }
@@ -163,36 +135,11 @@ pub struct HistoryArgs {
     limit: u32,
 }
 
-pub fn run_json(r: &SyncRun) -> Json {
-    json!({
-        "id": r.id,
-        "base_url": r.base_url,
-        "modules_hash": r.modules_hash,
-        "requested_strategy": r.requested_strategy,
-        "strategy": r.strategy,
-        "reason": r.reason,
-        "languages": r.languages,
-        "started": rfc3339(r.started_ms),
-        "finished": r.finished_ms.map(rfc3339),
-        "duration_ms": r.finished_ms.map(|f| f - r.started_ms),
-        "outcome": r.outcome,
-        "error": r.error,
-        "requests": r.requests,
-        "bytes": r.bytes,
-        "objects_fetched": r.objects_fetched,
-        "objects_written": r.objects_written,
-        "objects_reused": r.objects_reused,
-        "labels_fetched": r.labels_fetched,
-        "labels_reused": r.labels_reused,
-        "labels_missing": r.labels_missing,
-    })
-}
-
 pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
     let (_runtime, mut cache) = ctx.open_read().await?;
     let runs = cache.history(args.env.as_deref(), args.limit).await?;
     if ctx.json {
-        print_json(&Json::Array(runs.iter().map(run_json).collect()));
+        print_json(&to_json(&runs));
         return Ok(());
     }
     if runs.is_empty() {
@@ -208,8 +155,8 @@ pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
         println!(
             "{:<24}  {:<11}  {:<13}  {:>8}  {:>8}  {:>9}  {:>8}  {}",
             rfc3339(r.started_ms),
-            r.outcome,
-            r.strategy.as_deref().unwrap_or(&r.requested_strategy),
+            name_of(&r.outcome),
+            r.plan.map_or_else(|| name_of(&r.requested_strategy), |p| name_of(&p)),
             seconds,
             r.requests,
             r.objects_written + r.labels_fetched,
@@ -234,15 +181,11 @@ pub struct GcArgs {
     vacuum: bool,
 }
 
-pub fn gc_json(r: &GcReport) -> Json {
-    json!({"versions": r.versions, "snapshots": r.snapshots, "objects": r.objects, "labels": r.labels, "bytes_freed": r.bytes_freed})
-}
-
 pub async fn gc(ctx: &Context, args: GcArgs) -> anyhow::Result<()> {
     let (_runtime, mut cache) = ctx.open().await?;
     let report = cache.gc(GcOptions { keep_days: args.keep_days, vacuum: args.vacuum }).await?;
     if ctx.json {
-        print_json(&gc_json(&report));
+        print_json(&to_json(&report));
     } else {
         let mut fields = vec![
             ("Versions removed", report.versions.to_string()),
@@ -270,7 +213,7 @@ pub async fn forget(ctx: &Context, args: ForgetArgs) -> anyhow::Result<()> {
     let (_runtime, mut cache) = ctx.open().await?;
     let report = cache.forget(&args.base_url).await?;
     if ctx.json {
-        print_json(&json!({"base_url": report.base_url, "runs": report.runs, "snapshot_unreferenced": report.snapshot_unreferenced}));
+        print_json(&to_json(&report));
     } else {
         let after = if report.snapshot_unreferenced { "; `d365meta gc` frees what only it used" } else { "" };
         println!("Forgot {} and {} recorded sync(s){after}.", report.base_url, report.runs);

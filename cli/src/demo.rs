@@ -7,7 +7,8 @@
 use super::Context;
 use super::output::short_hash;
 use super::progress::human_bytes;
-use crate::cache::{Cache, ReadOptions, SearchFilters, SearchQuery, Strategy, SyncOptions, SyncReport};
+use d365meta::bindings::name_of;
+use d365meta::cache::{Cache, Phase, ReadOptions, SearchFilters, SearchQuery, Strategy, SyncOptions, SyncReport};
 use d365meta_simulator::{Dataset, EnvironmentSpec, Scale, Simulator};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     println!();
     println!(
         "  {:<13} {:<12} {:>8} {:>10}  {:>15} {:>8}  {:>14} {:>8}  {:>7}",
-        "environment", "strategy", "requests", "received", "objects written", "reused", "labels fetched", "reused", "seconds"
+        "environment", "plan", "requests", "received", "objects written", "reused", "labels fetched", "reused", "seconds"
     );
 
     let runtime = ctx.runtime().await?;
@@ -72,7 +73,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             }
         }
         for p in &r.phases {
-            if p.name.starts_with("labels:") {
+            if matches!(p.phase, Phase::Labels(_)) {
                 fetched += p.fetched;
                 labels_reused += p.reused;
             } else {
@@ -83,7 +84,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         println!(
             "  {:<13} {:<12} {:>8} {:>10}  {:>15} {:>8}  {:>14} {:>8}  {:>7.1}",
             NAMES[i],
-            r.strategy,
+            name_of(&r.plan),
             r.requests,
             human_bytes(r.bytes),
             written,
@@ -97,13 +98,13 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     println!();
     for (i, r) in reports.iter().enumerate() {
         let why = r.reason.replace(&urls[0], NAMES[0]).replace(&urls[1], NAMES[1]);
-        println!("  {}: {} ({})", NAMES[i], r.strategy, why);
+        println!("  {}: {} ({})", NAMES[i], name_of(&r.plan), why);
     }
 
     let stats = cache.stats(None).await?;
-    let stored: u64 = stats.kinds.iter().map(|k| k.stored).sum();
-    let references: u64 = stats.kinds.iter().map(|k| k.references).sum();
-    let shared: u64 = stats.kinds.iter().map(|k| k.shared).sum();
+    let stored: u64 = stats.objects.iter().map(|k| k.stored).sum();
+    let references: u64 = stats.objects.iter().map(|k| k.references).sum();
+    let shared: u64 = stats.objects.iter().map(|k| k.shared_between_versions).sum();
     println!();
     println!(
         "The cache holds {} versions for {} environments: {stored} objects stored for {references} references \
@@ -119,7 +120,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
 
     // Reads: from the cache alone, in milliseconds.
     println!();
-    let options = || ReadOptions { env: Some(urls[2].clone()), labels: None };
+    let options = || ReadOptions { base_url: Some(urls[2].clone()), labels: None };
     let started = Instant::now();
     let entity = cache.get_entity("CustomersV3", options()).await?;
     let lookup = started.elapsed();
@@ -136,9 +137,9 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let filters =
         SearchFilters { category: None, read_only: None, data_service_enabled: None, data_management_enabled: None, entity: None };
-    let query = SearchQuery { text: "customer group".into(), kinds: vec![], filters, language: "en-US".into(), limit: 3, offset: 0 };
+    let query = SearchQuery { text: "customer group".into(), kinds: vec![], filters, limit: 3, offset: 0 };
     let found = cache.search(query, options()).await?;
-    let names: Vec<String> = found.hits.iter().map(|h| format!("{} ({})", h.name, h.kind)).collect();
+    let names: Vec<String> = found.hits.iter().map(|h| format!("{} ({})", h.name, name_of(&h.kind))).collect();
     println!(
         "d365meta search \"customer group\" -> {} matches, first {} in {:.1} ms",
         found.total,
@@ -158,7 +159,11 @@ struct ScratchDir(PathBuf);
 
 impl ScratchDir {
     fn new() -> std::io::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("d365meta-demo-{}-{:08x}", std::process::id(), fastrand::u32(..)));
+        let dir = std::env::temp_dir().join(format!(
+            "d365meta-demo-{}-{:08x}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+        ));
         std::fs::create_dir_all(&dir)?;
         Ok(ScratchDir(dir))
     }

@@ -4,11 +4,9 @@
 use super::Context;
 use super::output::{print_fields, print_json, rfc3339, short_hash};
 use super::progress::human_bytes;
-use super::sync::{counts_json, describe_counts, run_json};
-use crate::cache::{
-    Action, CoreError, DataEntity, EntityLookup, ErrorKind, LabelLanguages, PublicEntity, ReadOptions, SearchFilters, SearchQuery,
-};
-use serde_json::{Value as Json, json};
+use super::sync::{describe_counts, to_json};
+use d365meta::bindings::name_of;
+use d365meta::cache::{Action, Constraint, CoreError, ErrorKind, LabelLanguages, ObjectKind, ReadOptions, SearchFilters, SearchQuery};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Scope {
@@ -28,7 +26,7 @@ pub struct Scope {
 impl Scope {
     fn options(&self, resolve: bool) -> ReadOptions {
         ReadOptions {
-            env: self.env.clone(),
+            base_url: self.env.clone(),
             labels: (resolve || self.labels).then(|| LabelLanguages { language: self.lang.clone(), fallback: vec!["en-US".to_owned()] }),
         }
     }
@@ -61,67 +59,6 @@ pub struct EntityArgs {
     scope: Scope,
 }
 
-pub fn data_entity_json(d: &DataEntity) -> Json {
-    json!({
-        "name": d.name,
-        "public_entity_name": d.public_entity_name,
-        "public_collection_name": d.public_collection_name,
-        "label_id": d.label_id,
-        "label": d.label,
-        "category": d.category,
-        "data_service_enabled": d.data_service_enabled,
-        "data_management_enabled": d.data_management_enabled,
-        "is_read_only": d.is_read_only,
-    })
-}
-
-pub fn action_json(a: &Action) -> Json {
-    json!({
-        "name": a.name,
-        "entity": a.entity,
-        "binding_kind": a.binding_kind,
-        "field_lookup": a.field_lookup,
-        "parameters": a.parameters.iter().map(|p| json!({"name": p.name, "type_name": p.type_name, "is_collection": p.is_collection})).collect::<Vec<_>>(),
-        "return_type": a.return_type.as_ref().map(|t| json!({"type_name": t.type_name, "is_collection": t.is_collection})),
-    })
-}
-
-pub fn public_entity_json(p: &PublicEntity) -> Json {
-    json!({
-        "name": p.name,
-        "entity_set_name": p.entity_set_name,
-        "label_id": p.label_id,
-        "label": p.label,
-        "is_read_only": p.is_read_only,
-        "configuration_enabled": p.configuration_enabled,
-        "properties": p.properties.iter().map(|x| json!({
-            "name": x.name, "type_name": x.type_name, "data_type": x.data_type, "label_id": x.label_id, "label": x.label,
-            "is_key": x.is_key, "is_mandatory": x.is_mandatory, "configuration_enabled": x.configuration_enabled,
-            "allow_edit": x.allow_edit, "allow_edit_on_create": x.allow_edit_on_create, "is_dimension": x.is_dimension,
-            "dimension_relation": x.dimension_relation, "is_dynamic_dimension": x.is_dynamic_dimension,
-            "dimension_legal_entity_property": x.dimension_legal_entity_property, "dimension_type_property": x.dimension_type_property,
-        })).collect::<Vec<_>>(),
-        "navigation_properties": p.navigation_properties.iter().map(|n| json!({
-            "name": n.name, "related_entity": n.related_entity, "related_relation_name": n.related_relation_name, "cardinality": n.cardinality,
-            "constraints": n.constraints.iter().map(|c| json!({
-                "kind": c.kind, "property": c.property, "referenced_property": c.referenced_property,
-                "related_property": c.related_property, "value": c.value, "value_str": c.value_str,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "property_groups": p.property_groups.iter().map(|g| json!({"name": g.name, "properties": g.properties})).collect::<Vec<_>>(),
-        "actions": p.actions.iter().map(action_json).collect::<Vec<_>>(),
-    })
-}
-
-fn entity_json(r: &EntityLookup) -> Json {
-    json!({
-        "env": r.env,
-        "data_entity": r.data_entity.as_ref().map(data_entity_json),
-        "public_entity": r.public_entity.as_ref().map(public_entity_json),
-        "suggestions": r.suggestions,
-    })
-}
-
 fn signature(a: &Action) -> String {
     let params = a
         .parameters
@@ -139,16 +76,16 @@ pub async fn entity(ctx: &Context, args: EntityArgs) -> anyhow::Result<()> {
     let r = cache.get_entity(&args.name, args.scope.options(false)).await?;
     let found = r.data_entity.is_some() || r.public_entity.is_some();
     if ctx.json {
-        print_json(&entity_json(&r));
+        print_json(&to_json(&r));
     }
     if !found {
-        return Err(not_found("entity", &args.name, &r.env, &r.suggestions));
+        return Err(not_found("entity", &args.name, &r.base_url, &r.suggestions));
     }
     if ctx.json {
         return Ok(());
     }
     if let Some(p) = &r.public_entity {
-        println!("{} (public entity, entity set {}) in {}", p.name, p.entity_set_name.as_deref().unwrap_or("-"), r.env);
+        println!("{} (public entity, entity set {}) in {}", p.name, p.entity_set_name.as_deref().unwrap_or("-"), r.base_url);
         print_fields(&[
             ("Label", label_text(&p.label_id, &p.label)),
             ("Read-only", yes(p.is_read_only).to_owned()),
@@ -157,7 +94,7 @@ pub async fn entity(ctx: &Context, args: EntityArgs) -> anyhow::Result<()> {
     }
     if let Some(d) = &r.data_entity {
         if r.public_entity.is_none() {
-            println!("{} (data entity) in {}", d.name, r.env);
+            println!("{} (data entity) in {}", d.name, r.base_url);
         } else {
             println!();
             println!("Data entity {}", d.name);
@@ -207,25 +144,19 @@ pub async fn entity(ctx: &Context, args: EntityArgs) -> anyhow::Result<()> {
                 n.cardinality.as_deref().unwrap_or("?")
             );
             for c in &n.constraints {
-                let text = match c.kind.as_str() {
-                    "referential" => {
-                        format!("{} = {}", c.property.as_deref().unwrap_or("?"), c.referenced_property.as_deref().unwrap_or("?"))
-                    }
-                    "fixed" => format!(
-                        "{} = {}",
-                        c.property.as_deref().unwrap_or("?"),
-                        c.value_str.clone().or(c.value.map(|v| v.to_string())).unwrap_or_default()
-                    ),
-                    "related-fixed" => {
-                        format!(
-                            "related {} = {}",
-                            c.related_property.as_deref().unwrap_or("?"),
-                            c.value_str.clone().or(c.value.map(|v| v.to_string())).unwrap_or_default()
-                        )
-                    }
-                    _ => format!("{:?}", c.property),
+                let value = |value: &Option<i64>, text: &Option<String>| text.clone().or(value.map(|v| v.to_string())).unwrap_or_default();
+                let unknown = |s: &Option<String>| s.as_deref().unwrap_or("?").to_owned();
+                let text = match c {
+                    Constraint::Referential(r) => format!("{} = {}", unknown(&r.property), unknown(&r.referenced_property)),
+                    Constraint::Fixed(f) => format!("{} = {}", unknown(&f.property), value(&f.value, &f.value_str)),
+                    Constraint::RelatedFixed(f) => format!("related {} = {}", unknown(&f.related_property), value(&f.value, &f.value_str)),
+                    Constraint::Unknown(u) => format!("{:?} ({})", u.property, u.odata_type),
                 };
-                println!("      {:<13} {text}", c.kind);
+                let kind = match c {
+                    Constraint::Unknown(_) => "unknown".to_owned(),
+                    known => serde_json::to_value(known).ok().and_then(|v| v["kind"].as_str().map(str::to_owned)).unwrap_or_default(),
+                };
+                println!("      {kind:<13} {text}");
             }
         }
     }
@@ -259,22 +190,13 @@ pub async fn enumeration(ctx: &Context, args: EnumArgs) -> anyhow::Result<()> {
     let (_runtime, mut cache) = ctx.open_read().await?;
     let r = cache.get_enumeration(&args.name, args.scope.options(false)).await?;
     if ctx.json {
-        print_json(&json!({
-            "env": r.env,
-            "enumeration": r.enumeration.as_ref().map(|e| json!({
-                "name": e.name, "label_id": e.label_id, "label": e.label,
-                "members": e.members.iter().map(|m| json!({
-                    "name": m.name, "value": m.value, "label_id": m.label_id, "label": m.label, "configuration_enabled": m.configuration_enabled,
-                })).collect::<Vec<_>>(),
-            })),
-            "suggestions": r.suggestions,
-        }));
+        print_json(&to_json(&r));
     }
-    let Some(e) = r.enumeration else { return Err(not_found("enumeration", &args.name, &r.env, &r.suggestions)) };
+    let Some(e) = r.enumeration else { return Err(not_found("enumeration", &args.name, &r.base_url, &r.suggestions)) };
     if ctx.json {
         return Ok(());
     }
-    println!("{} (enumeration, {} members) in {}", e.name, e.members.len(), r.env);
+    println!("{} (enumeration, {} members) in {}", e.name, e.members.len(), r.base_url);
     println!("Label  {}", label_text(&e.label_id, &e.label));
     let width = e.members.iter().map(|m| m.name.len()).max().unwrap_or(4);
     for m in &e.members {
@@ -299,11 +221,11 @@ pub async fn action(ctx: &Context, args: ActionArgs) -> anyhow::Result<()> {
     let (_runtime, mut cache) = ctx.open_read().await?;
     let r = cache.get_action(&args.name, args.entity.as_deref(), args.scope.options(false)).await?;
     if ctx.json {
-        print_json(&json!({"env": r.env, "actions": r.actions.iter().map(action_json).collect::<Vec<_>>(), "suggestions": r.suggestions}));
+        print_json(&to_json(&r));
     }
     if r.actions.is_empty() {
         let within = args.entity.as_deref().map(|e| format!(" of {e}")).unwrap_or_default();
-        return Err(not_found("action", &format!("{}{within}", args.name), &r.env, &r.suggestions));
+        return Err(not_found("action", &format!("{}{within}", args.name), &r.base_url, &r.suggestions));
     }
     if !ctx.json {
         for a in &r.actions {
@@ -329,12 +251,13 @@ pub struct LabelArgs {
 
 pub async fn label(ctx: &Context, args: LabelArgs) -> anyhow::Result<()> {
     let (_runtime, mut cache) = ctx.open_read().await?;
-    let r = cache.get_label(&args.id, &args.lang, vec!["en-US".to_owned()], args.env.as_deref()).await?;
+    let options = ReadOptions {
+        base_url: args.env.clone(),
+        labels: Some(LabelLanguages { language: args.lang.clone(), fallback: vec!["en-US".to_owned()] }),
+    };
+    let r = cache.get_label(&args.id, options).await?;
     if ctx.json {
-        print_json(&json!({
-            "env": r.env, "id": r.id, "text": r.text, "language": r.language, "literal": r.literal,
-            "missing_in": r.missing_in, "not_synced": r.not_synced, "unknown_in": r.unknown_in,
-        }));
+        print_json(&to_json(&r));
     }
     match &r.text {
         Some(text) => {
@@ -360,12 +283,15 @@ pub async fn label(ctx: &Context, args: LabelArgs) -> anyhow::Result<()> {
                 why.push(format!(
                     "{} not synced (run `d365meta sync {} --languages {}`)",
                     r.not_synced.join(", "),
-                    r.env,
+                    r.base_url,
                     r.not_synced.join(",")
                 ));
             }
-            Err(CoreError { kind: ErrorKind::NotFound, message: format!("no text for label {} in {}: {}", r.id, r.env, why.join("; ")) }
-                .into())
+            Err(CoreError {
+                kind: ErrorKind::NotFound,
+                message: format!("no text for label {} in {}: {}", r.id, r.base_url, why.join("; ")),
+            }
+            .into())
         }
     }
 }
@@ -389,6 +315,20 @@ pub struct SearchArgs {
     offset: u32,
     #[command(flatten)]
     scope: Scope,
+}
+
+/// The kinds a user typed, each checked against WIT's names for them.
+fn parse_kinds(raw: &[String]) -> anyhow::Result<Vec<ObjectKind>> {
+    const ALL: [ObjectKind; 5] =
+        [ObjectKind::DataEntity, ObjectKind::PublicEntity, ObjectKind::Enumeration, ObjectKind::Action, ObjectKind::Property];
+    raw.iter()
+        .map(|k| {
+            ALL.into_iter().find(|kind| name_of(kind) == k.trim()).ok_or_else(|| {
+                let names: Vec<String> = ALL.iter().map(name_of).collect();
+                CoreError { kind: ErrorKind::InvalidInput, message: format!("unknown kind {k:?}; kinds are {}", names.join(", ")) }.into()
+            })
+        })
+        .collect()
 }
 
 fn parse_filters(raw: &[String]) -> anyhow::Result<SearchFilters> {
@@ -420,29 +360,17 @@ fn parse_filters(raw: &[String]) -> anyhow::Result<SearchFilters> {
 pub async fn search(ctx: &Context, args: SearchArgs) -> anyhow::Result<()> {
     let filters = parse_filters(&args.filters)?;
     let (_runtime, mut cache) = ctx.open_read().await?;
-    let query = SearchQuery {
-        text: args.text.clone(),
-        kinds: args.kinds.clone(),
-        filters,
-        language: args.scope.lang.clone(),
-        limit: args.limit,
-        offset: args.offset,
-    };
-    let r = cache.search(query, args.scope.options(false)).await?;
+    let kinds = parse_kinds(&args.kinds)?;
+    let query = SearchQuery { text: args.text.clone(), kinds, filters, limit: args.limit, offset: args.offset };
+    // Label texts are searched in the language asked for, and resolved when it was asked for.
+    let resolve = args.scope.lang != "en-US";
+    let r = cache.search(query, args.scope.options(resolve)).await?;
     if ctx.json {
-        print_json(&json!({
-            "env": r.env,
-            "total": r.total,
-            "offset": args.offset,
-            "hits": r.hits.iter().map(|h| json!({
-                "kind": h.kind, "name": h.name, "entity_set_name": h.entity_set_name, "entity": h.entity,
-                "label_id": h.label_id, "label": h.label, "matched": h.matched,
-            })).collect::<Vec<_>>(),
-        }));
+        print_json(&to_json(&r));
         return Ok(());
     }
     if r.hits.is_empty() {
-        println!("No matches for {:?} in {} ({} in all).", args.text, r.env, r.total);
+        println!("No matches for {:?} in {} ({} in all).", args.text, r.base_url, r.total);
         return Ok(());
     }
     println!(
@@ -450,7 +378,7 @@ pub async fn search(ctx: &Context, args: SearchArgs) -> anyhow::Result<()> {
         r.total,
         if r.total == 1 { "match" } else { "matches" },
         args.text,
-        r.env,
+        r.base_url,
         args.offset + 1,
         args.offset as usize + r.hits.len()
     );
@@ -460,12 +388,12 @@ pub async fn search(ctx: &Context, args: SearchArgs) -> anyhow::Result<()> {
             Some(e) => format!("{e}.{}", h.name),
             None => h.name.clone(),
         };
-        let extra = match (&h.entity_set_name, args.scope.labels) {
+        let extra = match (&h.entity_set_name, args.scope.labels || resolve) {
             (_, true) => label_text(&h.label_id, &h.label),
             (Some(set), false) => format!("set {set}"),
             _ => String::new(),
         };
-        println!("  {:<13} {:<width$}  {:<7}  {extra}", h.kind, name, h.matched);
+        println!("  {:<13} {:<width$}  {:<7}  {extra}", name_of(&h.kind), name, name_of(&h.matched));
     }
     Ok(())
 }
@@ -483,26 +411,7 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {
     let (_runtime, mut cache) = ctx.open_read().await?;
     let s = cache.stats(args.env.as_deref()).await?;
     if ctx.json {
-        print_json(&json!({
-            "environments": s.environments.iter().map(|e| json!({
-                "base_url": e.base_url,
-                "detected_hash": e.detected_hash,
-                "synced_hash": e.synced_hash,
-                "synced": e.synced_ms.map(rfc3339),
-                "counts": e.counts.as_ref().map(counts_json),
-                "label_coverage": e.coverage.iter().map(|c| json!({"language": c.language, "texts": c.texts, "missing": c.missing})).collect::<Vec<_>>(),
-                "last_sync": e.last_sync.as_ref().map(run_json),
-            })).collect::<Vec<_>>(),
-            "versions": s.versions.iter().map(|v| json!({
-                "modules_hash": v.modules_hash, "module_count": v.module_count, "environments": v.environments, "complete_snapshots": v.complete_snapshots,
-            })).collect::<Vec<_>>(),
-            "objects": s.kinds.iter().map(|k| json!({"kind": k.kind, "stored": k.stored, "references": k.references, "shared_between_versions": k.shared})).collect::<Vec<_>>(),
-            "label_texts": s.label_texts,
-            "label_references": s.label_references,
-            "database_bytes": s.database_bytes,
-            "free_bytes": s.free_bytes,
-            "last_sync": s.last_sync.as_ref().map(run_json),
-        }));
+        print_json(&to_json(&s));
         return Ok(());
     }
     if s.free_bytes > 0 {
@@ -521,15 +430,15 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {
         println!("  {}  {:>3} modules  {} snapshot(s)  {}", short_hash(&v.modules_hash), v.module_count, v.complete_snapshots, envs);
     }
     println!("Objects");
-    for k in &s.kinds {
-        let saved = if k.references > 0 { 100.0 * (1.0 - k.stored as f64 / k.references as f64) } else { 0.0 };
+    for k in &s.objects {
+        let saved: f64 = if k.references > 0 { 100.0 * (1.0 - k.stored as f64 / k.references as f64) } else { 0.0 };
         println!(
             "  {:<14} {:>7} stored for {:>7} references ({:.0}% saved), {} shared between versions",
-            k.kind,
+            name_of(&k.kind),
             k.stored,
             k.references,
             saved.max(0.0),
-            k.shared
+            k.shared_between_versions
         );
     }
     println!("Labels        {} texts stored for {} references", s.label_texts, s.label_references);
@@ -544,7 +453,7 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {
                 };
                 println!("  version   {}{stale}, synced {}", short_hash(h), e.synced_ms.map(rfc3339).unwrap_or_default());
                 println!("  holds     {}", describe_counts(c));
-                for cov in &e.coverage {
+                for cov in &e.label_coverage {
                     let pct = if c.label_ids > 0 { 100.0 * cov.texts as f64 / c.label_ids as f64 } else { 0.0 };
                     println!("  labels    {}: {} of {} ({pct:.1}%), {} without text", cov.language, cov.texts, c.label_ids, cov.missing);
                 }
@@ -555,8 +464,8 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {
             println!(
                 "  last sync {} {} ({})",
                 rfc3339(run.started_ms),
-                run.outcome,
-                run.strategy.as_deref().unwrap_or(&run.requested_strategy)
+                name_of(&run.outcome),
+                run.plan.map_or_else(|| name_of(&run.requested_strategy), |p| name_of(&p))
             );
         }
     }
@@ -567,22 +476,8 @@ pub async fn envs(ctx: &Context) -> anyhow::Result<()> {
     let (_runtime, mut cache) = ctx.open_read().await?;
     let s = cache.stats(None).await?;
     if ctx.json {
-        print_json(&Json::Array(
-            s.environments
-                .iter()
-                .map(|e| {
-                    json!({
-                        "base_url": e.base_url,
-                        "detected_hash": e.detected_hash,
-                        "synced_hash": e.synced_hash,
-                        "synced": e.synced_ms.map(rfc3339),
-                        "languages": e.coverage.iter().map(|c| c.language.clone()).collect::<Vec<_>>(),
-                        "counts": e.counts.as_ref().map(counts_json),
-                        "last_sync": e.last_sync.as_ref().map(run_json),
-                    })
-                })
-                .collect(),
-        ));
+        // The environments' part of `stats`: one shape for one thing.
+        print_json(&to_json(&s.environments));
         return Ok(());
     }
     if s.environments.is_empty() {
@@ -594,7 +489,7 @@ pub async fn envs(ctx: &Context) -> anyhow::Result<()> {
             (Some(h), Some(ms)) => format!("synced {} at {}", short_hash(h), rfc3339(ms)),
             _ => "not synced".to_owned(),
         };
-        let languages = e.coverage.iter().map(|c| c.language.as_str()).collect::<Vec<_>>().join(",");
+        let languages = e.label_coverage.iter().map(|c| c.language.as_str()).collect::<Vec<_>>().join(",");
         let entities = e.counts.as_ref().map(|c| format!("{} entities", c.public_entities)).unwrap_or_default();
         println!("{}  {synced}  {entities}  {languages}", e.base_url);
     }

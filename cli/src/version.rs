@@ -2,7 +2,8 @@
 
 use super::Context;
 use super::output::{print_fields, print_json, rfc3339, short_hash};
-use crate::cache::{Module, ModuleDiff, VersionReport};
+use super::sync::to_json;
+use d365meta::cache::{ModuleDiff, VersionReport};
 use serde_json::{Value as Json, json};
 
 #[derive(clap::Args, Debug)]
@@ -35,41 +36,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let base_url = args.base_url.unwrap_or_default();
     let report = cache.detect_version(&base_url).await?;
     if ctx.json {
-        print_json(&report_json(&report));
+        print_json(&to_json(&report));
     } else {
         print_report(&report);
     }
     Ok(())
-}
-
-pub fn module_json(m: &Module) -> Json {
-    json!({
-        "module_id": m.module_id,
-        "name": m.name,
-        "version": m.version,
-        "publisher": m.publisher,
-        "display_name": m.display_name,
-    })
-}
-
-pub fn report_json(r: &VersionReport) -> Json {
-    json!({
-        "base_url": r.base_url,
-        "modules_hash": r.modules_hash,
-        "module_count": r.modules.len(),
-        "application_version": r.application_version,
-        "platform_version": r.platform_version,
-        "fallback": r.fallback,
-        "fallback_reason": r.fallback_reason,
-        "unparsed_lines": r.unparsed.iter().map(|u| json!({"line": u.line, "text": u.text, "reason": u.reason})).collect::<Vec<_>>(),
-        "warnings": r.warnings,
-        "new_version": r.new_version,
-        "first_seen": rfc3339(r.first_seen_ms),
-        "last_seen": rfc3339(r.last_seen_ms),
-        "shared_with": r.shared_with,
-        "requests": r.requests,
-        "modules": r.modules.iter().map(module_json).collect::<Vec<_>>(),
-    })
 }
 
 fn print_report(r: &VersionReport) {
@@ -104,16 +75,14 @@ fn print_report(r: &VersionReport) {
     }
 }
 
+/// The module differences (the `module-diff` record), with which two environments they compare.
 pub fn comparison_json(a: &VersionReport, b: &VersionReport, d: &ModuleDiff) -> Json {
-    json!({
-        "a": {"base_url": a.base_url, "modules_hash": a.modules_hash, "module_count": a.modules.len()},
-        "b": {"base_url": b.base_url, "modules_hash": b.modules_hash, "module_count": b.modules.len()},
-        "same_version": a.modules_hash == b.modules_hash,
-        "added": d.added.iter().map(module_json).collect::<Vec<_>>(),
-        "removed": d.removed.iter().map(module_json).collect::<Vec<_>>(),
-        "changed": d.changed.iter().map(|c| json!({"module_id": c.module_id, "old_version": c.old_version, "new_version": c.new_version})).collect::<Vec<_>>(),
-        "unchanged": d.unchanged,
-    })
+    let side = |r: &VersionReport| json!({"base_url": r.base_url, "modules_hash": r.modules_hash, "module_count": r.modules.len()});
+    let mut out = to_json(d);
+    out["a"] = side(a);
+    out["b"] = side(b);
+    out["same_version"] = Json::Bool(a.modules_hash == b.modules_hash);
+    out
 }
 
 fn print_comparison(a: &VersionReport, b: &VersionReport, d: &ModuleDiff) {

@@ -52,15 +52,15 @@ async fn version_prints_the_documented_json() {
     .unwrap();
     let v = json(&first);
     assert_eq!(v["modules_hash"], SAMPLE_HASH);
-    assert_eq!(v["module_count"], 4);
+    assert_eq!(v["modules"].as_array().unwrap().len(), 4);
     assert_eq!(v["base_url"], a.as_str());
     assert_eq!(v["fallback"], false);
     assert_eq!(v["new_version"], true);
     assert_eq!(v["requests"], 3);
-    assert_eq!(v["unparsed_lines"], serde_json::json!([]));
+    assert_eq!(v["unparsed"], serde_json::json!([]));
     assert_eq!(v["shared_with"], serde_json::json!([]));
     assert_eq!(v["modules"][0]["module_id"], "AccountsPayableMobile");
-    for key in ["application_version", "platform_version", "fallback_reason", "warnings", "first_seen", "last_seen"] {
+    for key in ["application_version", "platform_version", "fallback_reason", "warnings", "first_seen_ms", "last_seen_ms"] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     let second = tokio::task::spawn_blocking({
@@ -193,13 +193,15 @@ async fn every_command_answers_in_its_documented_json_shape() {
     let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
 
     let plan = json(&run(args(&["sync", &url, "--dry-run", "--json"])).await);
-    assert_eq!((plan["dry_run"].as_bool(), plan["strategy"].as_str()), (Some(true), Some("full")));
+    assert_eq!((plan["dry_run"].as_bool(), plan["plan"].as_str()), (Some(true), Some("full")));
+    assert_eq!(plan["planned_phases"][3], serde_json::json!({"phase": {"kind": "labels", "value": "en-US"}, "from_cache": false}));
     let sync = json(&run(args(&["sync", &url, "--languages", "en-US,de", "--json"])).await);
     for key in [
         "run_id",
         "base_url",
         "modules_hash",
         "new_version",
+        "plan",
         "reason",
         "coverage",
         "planned_phases",
@@ -217,13 +219,14 @@ async fn every_command_answers_in_its_documented_json_shape() {
     assert_eq!(sync["coverage"]["languages"], serde_json::json!(["de", "en-US"]));
     assert_eq!(sync["counts"]["public_entities"], 12);
     let again = json(&run(args(&["sync", &url, "--json"])).await);
-    assert_eq!(again["strategy"], "up-to-date");
+    assert_eq!(again["plan"], "up-to-date");
     assert_eq!(again["requests"], 1);
 
     let history = json(&run(args(&["history", "--json"])).await);
     let outcomes: Vec<&str> = history.as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["succeeded", "succeeded", "planned"]);
     assert!(history[1]["requests"].as_u64().unwrap() > 100);
+    assert_eq!((history[1]["requested_strategy"].as_str(), history[1]["plan"].as_str()), (Some("auto"), Some("full")));
 
     let entity = json(&run(args(&["entity", "customersv3", "--labels", "--json"])).await);
     assert_eq!(entity["public_entity"]["name"], "CustomerV3");
@@ -262,7 +265,17 @@ async fn every_command_answers_in_its_documented_json_shape() {
     assert!(stats["database_bytes"].as_u64().unwrap() > 0);
     let envs = json(&run(args(&["envs", "--json"])).await);
     assert_eq!(envs[0]["base_url"], url.as_str());
-    assert_eq!(envs[0]["languages"], serde_json::json!(["de", "en-US"]));
+    let languages: Vec<&str> = envs[0]["label_coverage"].as_array().unwrap().iter().map(|c| c["language"].as_str().unwrap()).collect();
+    assert_eq!(languages, ["de", "en-US"]);
+    // A navigation constraint carries its kind beside its fields.
+    let constraint = entity["public_entity"]["navigation_properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["constraints"].as_array().unwrap().iter())
+        .next()
+        .expect("the customer entity has constrained navigation properties");
+    assert!(["referential", "fixed", "related-fixed"].contains(&constraint["kind"].as_str().unwrap()), "{constraint}");
     let gc = json(&run(args(&["gc", "--json"])).await);
     assert_eq!(gc, serde_json::json!({"versions": 0, "snapshots": 0, "objects": 0, "labels": 0, "bytes_freed": 0}));
     std::fs::remove_dir_all(dir).unwrap();

@@ -6,5 +6,5 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    std::process::exit(d365meta::cli::main());
+    std::process::exit(d365meta_cli::main());
 }

@@ -4,6 +4,7 @@
 //! input; 3 not found; 4 busy (another sync holds what this one needs); 130 cancelled (Ctrl-C).
 
 mod demo;
+mod logging;
 mod output;
 mod progress;
 mod read;
@@ -11,14 +12,13 @@ mod simulate;
 mod sync;
 mod version;
 
-use crate::auth::{AuthMode, Authenticator, ClientCredentials};
-use crate::cache::{Cache, CacheOptions, CoreError, ErrorKind};
-use crate::cancel::CancelToken;
-use crate::imports::store::Access;
-use crate::logging;
-use crate::policy::Origin;
-use crate::runtime::{Runtime, RuntimeConfig};
 use clap::{Parser, Subcommand, ValueEnum};
+use d365meta::auth::{AuthMode, Authenticator, ClientCredentials};
+use d365meta::cache::{Cache, CacheOptions, CoreError, ErrorKind};
+use d365meta::cancel::CancelToken;
+use d365meta::imports::store::Access;
+use d365meta::policy::Origin;
+use d365meta::runtime::{Runtime, RuntimeConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tracing::Instrument as _;
@@ -45,7 +45,7 @@ pub struct Cli {
 
     /// The largest response accepted from an environment, in MiB (a real environment's largest
     /// answer is tens of MiB).
-    #[arg(long, global = true, value_name = "MIB", default_value_t = crate::imports::http::DEFAULT_MAX_RESPONSE_MIB,
+    #[arg(long, global = true, value_name = "MIB", default_value_t = d365meta::imports::http::DEFAULT_MAX_RESPONSE_MIB,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     max_response_mb: u64,
 
@@ -198,7 +198,7 @@ pub(crate) struct Context {
 
 impl Context {
     fn database(&self) -> PathBuf {
-        self.cache_path.clone().unwrap_or_else(crate::paths::default_database)
+        self.cache_path.clone().unwrap_or_else(d365meta::paths::default_database)
     }
 
     /// The runtime, with the component compiled or loaded. Compiling can take seconds on a slow
@@ -249,7 +249,7 @@ const MAX_BASE_URL: usize = 2048;
 /// Checks a base URL the user typed before anything is opened or created, so that a mistyped URL
 /// leaves no trace; the message shows a long URL cut short.
 pub(crate) fn check_base_url(url: &str) -> Result<(), CoreError> {
-    let shown = crate::imports::http::shorten(url);
+    let shown = d365meta::imports::http::shorten(url);
     let invalid = |why: String| CoreError { kind: ErrorKind::InvalidInput, message: format!("base URL {shown:?}: {why}") };
     if url.len() > MAX_BASE_URL {
         return Err(invalid(format!("{} bytes long; a base URL has at most {MAX_BASE_URL}", url.len())));

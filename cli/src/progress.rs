@@ -1,7 +1,7 @@
 //! Showing the component's progress events: bars on a terminal, plain lines otherwise.
 
-use crate::bindings::host_api::ProgressEvent;
-use crate::imports::host::ProgressSink;
+use d365meta::bindings::host_api::ProgressEvent;
+use d365meta::imports::host::ProgressSink;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -52,7 +52,8 @@ impl Inner {
         match &self.bars {
             Some(bars) => {
                 let bars = bars.clone();
-                let phase = self.phases.entry(event.phase.clone()).or_insert_with(|| {
+                let name = event.phase.to_string();
+                let phase = self.phases.entry(name.clone()).or_insert_with(|| {
                     let bar = bars.add(match event.total {
                         Some(total) => ProgressBar::new(total).with_style(
                             ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg}")
@@ -64,7 +65,7 @@ impl Inner {
                                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                         ),
                     });
-                    bar.set_prefix(event.phase.clone());
+                    bar.set_prefix(name.clone());
                     bar.enable_steady_tick(Duration::from_millis(120));
                     Phase { bar: Some(bar), last_line: Instant::now() }
                 });
@@ -82,8 +83,9 @@ impl Inner {
                 }
             }
             None => {
-                let first = !self.phases.contains_key(&event.phase);
-                let phase = self.phases.entry(event.phase.clone()).or_insert_with(|| Phase { bar: None, last_line: Instant::now() });
+                let name = event.phase.to_string();
+                let first = !self.phases.contains_key(&name);
+                let phase = self.phases.entry(name).or_insert_with(|| Phase { bar: None, last_line: Instant::now() });
                 if first || done || phase.last_line.elapsed() >= Duration::from_secs(5) {
                     phase.last_line = Instant::now();
                     let of = event.total.map(|t| format!("/{t}")).unwrap_or_default();
