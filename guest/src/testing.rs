@@ -1,4 +1,4 @@
-//! Native implementations of the ports for unit tests: a real SQLite (through rusqlite), canned
+//! Native implementations of the ports for unit tests: a real SQLite (the host's backend), canned
 //! HTTP answers that record what was asked, and host services with a settable clock.
 
 pub use crate::native::SqliteStore;

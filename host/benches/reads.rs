@@ -214,13 +214,12 @@ fn summarize_search(r: &SearchResults) -> SearchSummary {
     }
 }
 
-// ---- the core natively: the component's own code and SQL over rusqlite, without the component ----
+// ---- the core natively: the component's own code and SQL over the host's SQLite backend, without the component ----
 
-/// The core's database, opened natively on the file the component wrote.
+/// The core's database, opened natively on the file the component wrote, configured as the host
+/// configures its own.
 fn open_store(path: &Path) -> anyhow::Result<SqliteStore> {
-    let store = SqliteStore::open(path)?;
-    store.conn.busy_timeout(Duration::from_secs(30))?;
-    Ok(store)
+    Ok(SqliteStore::open(path)?)
 }
 
 /// The core's read API called natively over `store`.

@@ -7,8 +7,9 @@
 //! `dataset.evolve(1, 20)`). Each run also measures the lower bound: the three collections and
 //! every label of `prod` fetched with reqwest at the host's concurrency, every body read and
 //! dropped. And the same full sync by the core natively (`d365meta-guest` with its `native`
-//! feature: the same code and SQL, over rusqlite and reqwest, without the component and host). The
-//! order of the three is rotated from run to run so that drift on a shared machine hits all.
+//! feature: the same code and SQL, over the host's SQLite backend and reqwest, without the
+//! component and host). The order of the three is rotated from run to run so that drift on a
+//! shared machine hits all.
 //!
 //! `cargo bench -p d365meta --bench sync [-- [--runs N] [--json]]`
 
@@ -640,9 +641,8 @@ impl core_ports::Services for NativeServices {
     }
 }
 
-/// One full sync by the core natively, into a fresh database configured as the host configures
-/// its own (WAL, synchronous NORMAL, foreign keys, busy timeout, 256 cached statements; the host's
-/// authorizer callback is not installed).
+/// One full sync by the core natively, into a fresh database opened by the host's SQLite backend
+/// (WAL, synchronous NORMAL, foreign keys, busy timeout, 256 cached statements, the authorizer).
 struct NativeRun {
     sync: Duration,
     requests: u32,
@@ -662,9 +662,6 @@ async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize)
     // The core is synchronous: it runs on a blocking thread and waits on the runtime for HTTP.
     let (requests, strategy, t0, sync) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = d365meta_guest::native::SqliteStore::open(&db)?;
-        store.conn.busy_timeout(Duration::from_secs(30))?;
-        let _mode: String = store.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        store.conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
         let ctx = d365meta_guest::Ctx { http: &http, store: &store, host: &services };
         d365meta_guest::api::open(&ctx)?;
         let options = d365meta_guest::sync::SyncOptions {
