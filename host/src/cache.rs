@@ -263,9 +263,9 @@ impl Cache {
     where
         F: for<'a> FnOnce(&'a Core, &'a mut Store<State>) -> ExportCall<'a, T>,
     {
-        self.store.data_mut().reading = true;
+        self.store.data_mut().set_reading(true);
         let result = self.call(f).await;
-        self.store.data_mut().reading = false;
+        self.store.data_mut().set_reading(false);
         result
     }
 

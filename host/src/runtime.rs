@@ -89,6 +89,22 @@ impl State {
         self
     }
 
+    /// While set, storage calls go to the read-only connection: what the cache does around every
+    /// read export.
+    pub fn set_reading(&mut self, reading: bool) {
+        self.reading = reading;
+    }
+
+    /// The network, from which the host makes the `environment` resources it lends the component.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The table holding the resources the host lends the component.
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     /// The connection storage calls use now.
     pub(crate) fn database(&mut self, on_reader: bool) -> &mut Database {
         match (&mut self.reader, on_reader) {
