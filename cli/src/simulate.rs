@@ -1,11 +1,10 @@
 //! `d365meta simulate`: the F&O simulator as a standalone server.
 
 use super::Context;
-use d365meta_simulator::{Dataset, EnvironmentSpec, Scale, Simulator, load_modules_file};
+use d365meta_simulator::{Scale, Setup, Simulator, load_modules_file};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -36,22 +35,10 @@ pub struct Args {
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
-    let count = args.environments.max(args.modules.len()).max(1);
-    let base = Arc::new(Dataset::generate(args.scale));
-    let newer = (args.newer > 0).then(|| Arc::new(base.evolve(1, 5).0));
-    let mut specs = Vec::with_capacity(count);
-    for i in 0..count {
-        let modules = match args.modules.get(i) {
-            Some(path) => Some(load_modules_file(path)?),
-            None => None,
-        };
-        let is_newer = i + args.newer >= count;
-        let dataset = match (&newer, is_newer) {
-            (Some(n), true) => n.clone(),
-            _ => base.clone(),
-        };
-        specs.push(EnvironmentSpec { name: format!("env{}", i + 1), dataset, modules, page_size: args.page_size, require_bearer: None });
-    }
+    let modules = args.modules.iter().map(|path| load_modules_file(path)).collect::<anyhow::Result<Vec<_>>>()?;
+    let setup = Setup { scale: args.scale, modules, environments: args.environments, newer: args.newer, page_size: args.page_size };
+    let specs = setup.specs();
+    let count = specs.len();
     let simulator = Simulator::start_at(args.listen, specs).await?;
     let mut stdout = std::io::stdout().lock();
     for i in 0..count {

@@ -10,9 +10,11 @@ pub mod model;
 mod modules_file;
 mod rng;
 mod server;
+mod setup;
 
 pub use dataset::{Dataset, Evolution, Labels, Scale, module_line};
 pub use modules_file::load_modules_file;
 pub use server::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, EnvironmentSpec, Fault, FaultKind, RecordedRequest, SimEnv, Simulator,
 };
+pub use setup::Setup;
