@@ -90,6 +90,8 @@ enum Command {
     Simulate(simulate::Args),
     /// Run the main job against simulated environments over real HTTP and show what it does.
     Demo(demo::Args),
+    /// Write the core component (the WebAssembly this tool runs) to a file, for other hosts.
+    ExportComponent(ExportArgs),
 }
 
 impl Command {
@@ -110,6 +112,7 @@ impl Command {
             Command::Envs => "envs",
             Command::Simulate(_) => "simulate",
             Command::Demo(_) => "demo",
+            Command::ExportComponent(_) => "export-component",
         }
     }
 }
@@ -128,6 +131,7 @@ pub fn main() -> i32 {
     let cancel = CancelToken::new();
     runtime.spawn(watch_ctrl_c(cancel.clone()));
     let span = tracing::info_span!("command", name = cli.command.name());
+    let json = cli.json;
     let result = runtime.block_on(run(cli, cancel.clone()).instrument(span));
     // Work left behind (a component still compiling when Ctrl-C came) must not hold up the exit.
     runtime.shutdown_background();
@@ -139,6 +143,12 @@ pub fn main() -> i32 {
                 eprintln!("cancelled; the cache is as it was before the unfinished step");
             } else {
                 eprintln!("error: {e:#}");
+            }
+            if json && !output::printed() {
+                // Machine readers get the error too: the component's `error` record (kind null for
+                // a failure outside the component, such as a file that cannot be opened).
+                let kind = e.downcast_ref::<CoreError>().map(|c| d365meta::bindings::name_of(&c.kind));
+                output::print_json(&serde_json::json!({"error": {"kind": kind, "message": format!("{e:#}")}}));
             }
             code
         }
@@ -184,7 +194,32 @@ async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         Command::Envs => read::envs(&ctx).await,
         Command::Simulate(args) => simulate::run(&ctx, args).await,
         Command::Demo(args) => demo::run(&ctx, args).await,
+        Command::ExportComponent(args) => export_component(&ctx, args),
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Where to write the component (a `.wasm` file).
+    #[arg(value_name = "FILE")]
+    output: PathBuf,
+}
+
+/// Writes the component this host embeds, byte for byte: what another host (Node with jco, an
+/// editor's plugin runtime) runs to give the same answers.
+fn export_component(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let wasm = d365meta::runtime::CORE_WASM;
+    std::fs::write(&args.output, wasm).with_context(|| format!("writing {}", args.output.display()))?;
+    if ctx.json {
+        output::print_json(&serde_json::json!({"path": args.output, "bytes": wasm.len()}));
+    } else {
+        println!("wrote the core component ({} bytes) to {}", wasm.len(), args.output.display());
+    }
+    Ok(())
 }
 
 /// What every command gets from the global options.

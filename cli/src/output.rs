@@ -4,8 +4,17 @@ use serde_json::Value as Json;
 
 pub use d365meta_guest::time::rfc3339;
 
+static PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub fn print_json(value: &Json) {
+    PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+/// Whether the command printed its JSON already (a lookup that found nothing prints its answer,
+/// suggestions included, and fails after).
+pub fn printed() -> bool {
+    PRINTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Prints `label  value` lines with the values aligned.

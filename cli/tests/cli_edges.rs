@@ -271,3 +271,43 @@ async fn a_cache_the_user_may_only_read_can_be_read() {
     user.restore();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn export_component_writes_the_embedded_core_byte_for_byte() {
+    let dir = scratch("export");
+    let wasm = dir.join("out/d365meta.wasm");
+    let out = d365meta(&dir.join("cache.db"), &["export-component", wasm.to_str().unwrap(), "--json"]);
+    let printed = json(&out);
+    let bytes = std::fs::read(&wasm).unwrap();
+    assert_eq!(bytes, d365meta::runtime::CORE_WASM);
+    assert_eq!(printed["bytes"], bytes.len());
+    // A component (layer 1), not a core module: the WebAssembly header's layer field.
+    assert_eq!(&bytes[..4], b"\0asm");
+    assert_eq!(&bytes[6..8], &[1, 0], "not a component");
+    assert!(!dir.join("cache.db").exists(), "exporting opens no cache");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn with_json_a_failure_prints_its_error_kind_and_message() {
+    let dir = scratch("json-errors");
+    let db = dir.join("cache.db");
+    let out = d365meta(&db, &["--json", "sync", "contoso.operations.dynamics.com"]);
+    assert_eq!(out.status.code(), Some(2));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["error"]["kind"], "invalid-input", "{printed}");
+    assert!(printed["error"]["message"].as_str().unwrap().contains("base URL"), "{printed}");
+
+    let out = d365meta(&db, &["--json", "history", "--env", "http://127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(3));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["error"]["kind"], "not-found", "{printed}");
+
+    // A lookup in a cache with nothing synced: an error, printed once.
+    let out = d365meta(&db, &["--json", "entity", "CustomerV4"]);
+    assert_eq!(out.status.code(), Some(3));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["error"]["kind"], "not-found", "{printed}");
+    assert!(printed["error"]["message"].as_str().unwrap().contains("nothing is synced yet"), "{printed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

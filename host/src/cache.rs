@@ -1,21 +1,8 @@
 //! The cache as the host's callers see it: one component instance over one database, with typed
 //! calls into the component's exports.
 //!
-//! ```no_run
-//! # async fn example() -> anyhow::Result<()> {
-//! use d365meta::cache::{Cache, CacheOptions, ReadOptions, Strategy, SyncOptions};
-//! use d365meta::runtime::{Runtime, RuntimeConfig};
-//!
-//! let runtime = Runtime::new(RuntimeConfig::default())?;
-//! let mut cache = Cache::open(&runtime, CacheOptions::new("cache.db")).await?;
-//! let options = SyncOptions { strategy: Strategy::Auto, languages: vec!["en-US".into()], drop_languages: vec![], dry_run: false };
-//! let report = cache.sync("https://contoso.operations.dynamics.com", options).await?;
-//! println!("{:?}: {} requests", report.plan, report.requests);
-//! let found = cache.get_entity("CustomersV3", ReadOptions { base_url: None, labels: None }).await?;
-//! println!("{}", serde_json::to_string_pretty(&found)?);
-//! # Ok(())
-//! # }
-//! ```
+//! `examples/embed.rs` is a complete program: open a cache, sync an environment, look up, search
+//! (`cargo run -p d365meta --example embed`, against the simulator).
 
 use crate::auth::Authenticator;
 use crate::bindings::Core;

@@ -7,15 +7,8 @@
 //! - [`policy`]: where a request may go; [`auth`]: the tokens the host adds.
 //! - [`cache`]: [`Cache`], the typed API over the component's exports.
 //!
-//! ```no_run
-//! # async fn example() -> anyhow::Result<()> {
-//! use d365meta::{Cache, CacheOptions, Runtime, RuntimeConfig};
-//! let runtime = Runtime::new(RuntimeConfig::default())?;
-//! let mut cache = Cache::open(&runtime, CacheOptions::new("cache.db")).await?;
-//! println!("{} environments", cache.list_environments().await?.len());
-//! # Ok(())
-//! # }
-//! ```
+//! `examples/embed.rs` is a complete program: open a cache, sync an environment, look up, search
+//! (`cargo run -p d365meta --example embed`, against the simulator).
 
 pub mod auth;
 pub mod bindings;
