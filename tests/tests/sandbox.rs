@@ -85,7 +85,7 @@ async fn a_component_gets_no_files_sockets_names_environment_or_input() {
     // SAFETY: tests set an environment variable no other test reads.
     unsafe { std::env::set_var("D365META_PROBE_SECRET", "visible to the host only") };
     assert_eq!(probe.call_environment_variables(&mut *store).await.unwrap(), Vec::<(String, String)>::new());
-    assert_eq!(probe.call_arguments(&mut *store).await.unwrap(), Vec::<String>::new());
+    assert_eq!(probe.call_program_arguments(&mut *store).await.unwrap(), Vec::<String>::new());
     assert_eq!(probe.call_read_stdin(&mut *store).await.unwrap(), "allowed: (0, \"\")", "stdin is empty");
     probe.call_print(&mut *store, "to the host's log, not the terminal").await.unwrap();
 
