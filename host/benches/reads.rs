@@ -27,9 +27,11 @@
 mod common;
 
 use common::*;
-use d365meta::cache::{Cache, EntityLookup, LabelLanguages, ReadOptions, SearchFilters, SearchQuery, SearchResults};
+use d365meta::bindings::name_of;
+use d365meta::cache::{Cache, EntityLookup, LabelLanguages, ObjectKind, ReadOptions, SearchFilters, SearchQuery, SearchResults};
 use d365meta_guest::native::SqliteStore;
 use d365meta_guest::ports::{Lease, Rows, Store, StoreError, Transaction, TxMode, Value};
+use d365meta_guest::wit::types as core_types;
 use d365meta_simulator::{Dataset, EnvironmentSpec, Scale, Simulator};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
@@ -48,7 +50,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn label_options(labels: bool) -> ReadOptions {
-    ReadOptions { env: None, labels: labels.then(|| LabelLanguages { language: LANGUAGE.into(), fallback: vec![] }) }
+    ReadOptions { base_url: None, labels: labels.then(|| LabelLanguages { language: LANGUAGE.into(), fallback: vec![] }) }
 }
 
 /// One search of the fixed set.
@@ -56,6 +58,8 @@ fn label_options(labels: bool) -> ReadOptions {
 struct Case {
     label: String,
     query: SearchQuery,
+    /// The same query in the core's types (the search language is the labels' language, else en-US).
+    core_query: core_types::SearchQuery,
     labels: bool,
 }
 
@@ -63,10 +67,10 @@ fn filters() -> SearchFilters {
     SearchFilters { category: None, read_only: None, data_service_enabled: None, data_management_enabled: None, entity: None }
 }
 
-fn case(text: &str, kinds: &[&str], f: SearchFilters, labels: bool) -> Case {
+fn case(text: &str, kinds: &[ObjectKind], f: SearchFilters, labels: bool) -> Case {
     let mut label = format!("{text:?}");
     if !kinds.is_empty() {
-        label.push_str(&format!(" kinds={}", kinds.join(",")));
+        label.push_str(&format!(" kinds={}", kinds.iter().map(name_of).collect::<Vec<_>>().join(",")));
     }
     if let Some(c) = &f.category {
         label.push_str(&format!(" category={c}"));
@@ -83,18 +87,20 @@ fn case(text: &str, kinds: &[&str], f: SearchFilters, labels: bool) -> Case {
     if labels {
         label.push_str(" +labels");
     }
-    Case {
-        label,
-        query: SearchQuery {
-            text: text.into(),
-            kinds: kinds.iter().map(|k| k.to_string()).collect(),
-            filters: f,
-            language: LANGUAGE.into(),
-            limit: 20,
-            offset: 0,
+    let core_query = core_types::SearchQuery {
+        text: text.into(),
+        kinds: kinds.iter().map(core_kind).collect(),
+        filters: core_types::SearchFilters {
+            category: f.category.clone(),
+            read_only: f.read_only,
+            data_service_enabled: f.data_service_enabled,
+            data_management_enabled: f.data_management_enabled,
+            entity: f.entity.clone(),
         },
-        labels,
-    }
+        limit: 20,
+        offset: 0,
+    };
+    Case { label, query: SearchQuery { text: text.into(), kinds: kinds.to_vec(), filters: f, limit: 20, offset: 0 }, core_query, labels }
 }
 
 fn search_cases(dataset: &Dataset) -> Vec<Case> {
@@ -121,16 +127,21 @@ fn search_cases(dataset: &Dataset) -> Vec<Case> {
     .iter()
     .map(|t| case(t, &[], filters(), false))
     .collect();
-    cases.push(case("customer", &["public-entity"], filters(), false));
-    cases.push(case("group", &["property"], SearchFilters { entity: Some(entity), ..filters() }, false));
+    cases.push(case("customer", &[ObjectKind::PublicEntity], filters(), false));
+    cases.push(case("group", &[ObjectKind::Property], SearchFilters { entity: Some(entity), ..filters() }, false));
     cases.push(case(
         "order",
         &[],
         SearchFilters { category: Some("Transaction".into()), data_service_enabled: Some(true), ..filters() },
         false,
     ));
-    cases.push(case("name", &["data-entity", "public-entity"], SearchFilters { read_only: Some(false), ..filters() }, false));
-    cases.push(case("invoice", &["enumeration"], filters(), false));
+    cases.push(case(
+        "name",
+        &[ObjectKind::DataEntity, ObjectKind::PublicEntity],
+        SearchFilters { read_only: Some(false), ..filters() },
+        false,
+    ));
+    cases.push(case("invoice", &[ObjectKind::Enumeration], filters(), false));
     cases.push(case("customer", &[], filters(), true));
     cases
 }
@@ -209,7 +220,7 @@ struct SearchSummary {
 fn summarize_search(r: &SearchResults) -> SearchSummary {
     SearchSummary {
         total: r.total,
-        hits: r.hits.iter().map(|h| (h.kind.clone(), h.name.clone(), h.entity.clone())).collect(),
+        hits: r.hits.iter().map(|h| (name_of(&h.kind), h.name.clone(), h.entity.clone())).collect(),
         labelled: r.hits.iter().filter(|h| h.label.is_some()).filter_map(|h| h.label_id.clone()).collect::<BTreeSet<_>>().len(),
     }
 }
@@ -232,45 +243,61 @@ impl Core<'_> {
         d365meta_guest::Ctx { http: &d365meta_guest::native::Offline, store: self.store, host: &d365meta_guest::native::Quiet }
     }
 
-    fn options(labels: bool) -> d365meta_guest::api::ReadOptions {
-        d365meta_guest::api::ReadOptions { env: None, languages: labels.then(|| vec![LANGUAGE.to_owned()]) }
+    fn options(labels: bool) -> core_types::ReadOptions {
+        core_types::ReadOptions {
+            base_url: None,
+            labels: labels.then(|| core_types::LabelLanguages { language: LANGUAGE.into(), fallback: vec![] }),
+        }
     }
 
-    fn entity(&self, name: &str, labels: bool) -> anyhow::Result<d365meta_guest::api::EntityLookup> {
+    fn entity(&self, name: &str, labels: bool) -> anyhow::Result<core_types::EntityLookup> {
         Ok(d365meta_guest::api::entity(&self.ctx(), name, &Self::options(labels))?)
     }
 
-    fn search(&self, case: &Case) -> anyhow::Result<d365meta_guest::api::SearchOutcome> {
-        use d365meta_guest::search::query::{Filters, Query};
-        let (q, f) = (&case.query, &case.query.filters);
-        let query = Query {
-            text: q.text.clone(),
-            kinds: q.kinds.clone(),
-            filters: Filters {
-                category: f.category.clone(),
-                read_only: f.read_only,
-                data_service_enabled: f.data_service_enabled,
-                data_management_enabled: f.data_management_enabled,
-                entity: f.entity.clone(),
-            },
-            language: q.language.clone(),
-            limit: q.limit,
-            offset: q.offset,
-        };
-        Ok(d365meta_guest::api::search(&self.ctx(), query, &Self::options(case.labels))?)
+    fn search(&self, case: &Case) -> anyhow::Result<core_types::SearchResults> {
+        Ok(d365meta_guest::api::search(&self.ctx(), case.core_query.clone(), &Self::options(case.labels))?)
     }
 }
 
-fn summarize_core_entity(r: &d365meta_guest::api::EntityLookup) -> EntitySummary {
-    let mut ids: BTreeSet<&str> = BTreeSet::new();
+/// The core's object kind for the host's (the same WIT enum, generated twice).
+fn core_kind(kind: &ObjectKind) -> core_types::ObjectKind {
+    match kind {
+        ObjectKind::DataEntity => core_types::ObjectKind::DataEntity,
+        ObjectKind::PublicEntity => core_types::ObjectKind::PublicEntity,
+        ObjectKind::Enumeration => core_types::ObjectKind::Enumeration,
+        ObjectKind::Action => core_types::ObjectKind::Action,
+        ObjectKind::Property => core_types::ObjectKind::Property,
+    }
+}
+
+/// The host's object kind for the core's, to compare and print with the host's WIT names.
+fn host_kind(kind: &core_types::ObjectKind) -> ObjectKind {
+    match kind {
+        core_types::ObjectKind::DataEntity => ObjectKind::DataEntity,
+        core_types::ObjectKind::PublicEntity => ObjectKind::PublicEntity,
+        core_types::ObjectKind::Enumeration => ObjectKind::Enumeration,
+        core_types::ObjectKind::Action => ObjectKind::Action,
+        core_types::ObjectKind::Property => ObjectKind::Property,
+    }
+}
+
+fn summarize_core_entity(r: &core_types::EntityLookup) -> EntitySummary {
+    let mut labelled = BTreeSet::new();
+    let mut add = |id: &Option<String>, text: &Option<String>| {
+        if let (Some(id), Some(_)) = (id, text) {
+            labelled.insert(id.clone());
+        }
+    };
     if let Some(d) = &r.data_entity {
-        ids.extend(d.label_id.as_deref());
+        add(&d.label_id, &d.label);
+    }
+    if let Some(p) = &r.public_entity {
+        add(&p.label_id, &p.label);
+        for prop in &p.properties {
+            add(&prop.label_id, &prop.label);
+        }
     }
     let p = r.public_entity.as_ref();
-    if let Some(p) = p {
-        ids.extend(p.label_id.as_deref());
-        ids.extend(p.properties.iter().filter_map(|p| p.label_id.as_deref()));
-    }
     EntitySummary {
         data_entity: r.data_entity.as_ref().map(|d| d.name.clone()),
         public_entity: p.map(|p| p.name.clone()),
@@ -281,16 +308,15 @@ fn summarize_core_entity(r: &d365meta_guest::api::EntityLookup) -> EntitySummary
         members: p.map_or(0, |p| p.property_groups.iter().map(|g| g.properties.len()).sum()),
         actions: p.map_or(0, |p| p.actions.len()),
         parameters: p.map_or(0, |p| p.actions.iter().map(|a| a.parameters.len()).sum()),
-        labelled: ids.iter().filter(|id| r.texts.contains_key(**id)).count(),
+        labelled: labelled.len(),
     }
 }
 
-fn summarize_core_search(r: &d365meta_guest::api::SearchOutcome) -> SearchSummary {
-    let hits = &r.results.hits;
+fn summarize_core_search(r: &core_types::SearchResults) -> SearchSummary {
     SearchSummary {
-        total: r.results.total,
-        hits: hits.iter().map(|h| (h.kind.clone(), h.name.clone(), h.owner.clone())).collect(),
-        labelled: hits.iter().filter_map(|h| h.label_id.as_deref()).filter(|id| r.texts.contains_key(*id)).collect::<BTreeSet<_>>().len(),
+        total: r.total,
+        hits: r.hits.iter().map(|h| (name_of(&host_kind(&h.kind)), h.name.clone(), h.entity.clone())).collect(),
+        labelled: r.hits.iter().filter(|h| h.label.is_some()).filter_map(|h| h.label_id.clone()).collect::<BTreeSet<_>>().len(),
     }
 }
 
@@ -470,7 +496,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         generated.as_secs_f64(),
         runtime_load.as_secs_f64() * 1e3,
         sync_time.as_secs_f64(),
-        thousands(u64::from(report.requests)),
+        thousands(report.requests),
         mib(db_bytes),
         mib(wal_bytes)
     ));

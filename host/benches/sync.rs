@@ -16,7 +16,8 @@
 mod common;
 
 use common::*;
-use d365meta::cache::{SnapshotCounts, SyncReport};
+use d365meta::bindings::name_of;
+use d365meta::cache::{Plan, SnapshotCounts, SyncReport};
 use d365meta::imports::http::HttpOptions;
 use d365meta_simulator::{Dataset, EnvironmentSpec, Scale, SimEnv, Simulator};
 use futures_util::StreamExt;
@@ -196,7 +197,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     ));
     out.line(format!(
         "  requests               {:>9}     (fetch-only: {} = 3 collections + {} labels; {} labels answered 404)",
-        thousands(u64::from(first.report.requests)),
+        thousands(first.report.requests),
         thousands(f0.requests),
         thousands(label_ids.len() as u64),
         thousands(f0.not_found)
@@ -213,7 +214,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     out.line(format!(
         "  plan                   {} ({}); phases: {}",
-        first.report.strategy,
+        name_of(&first.report.plan),
         first.report.reason,
         phases_text(&first.report)
     ));
@@ -251,16 +252,16 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         median(&link_times),
         link_times.iter().map(|t| format!("{t:.1}")).collect::<Vec<_>>().join(", "),
         link.requests,
-        link.strategy,
+        name_of(&link.plan),
         link.reason
     ));
     out.line(format!(
         "incremental, evolve(1, 20): {:.2} s median (runs: {}), {} requests, {:.1} MiB, plan {} ({})",
         median(&incr_times),
         incr_times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(", "),
-        thousands(u64::from(incr.requests)),
+        thousands(incr.requests),
         mib(incr.bytes),
-        incr.strategy,
+        name_of(&incr.plan),
         incr.reason
     ));
     out.line(format!(
@@ -330,14 +331,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 "per_run": ratios.iter().map(|r| round3(*r)).collect::<Vec<_>>(),
                 "median": round3(median(&ratios)),
             },
-            "link": {"wall_ms": link_times.iter().map(|t| round3(*t)).collect::<Vec<_>>(), "median_ms": round3(median(&link_times)), "requests": link.requests, "strategy": link.strategy},
+            "link": {"wall_ms": link_times.iter().map(|t| round3(*t)).collect::<Vec<_>>(), "median_ms": round3(median(&link_times)), "requests": link.requests, "strategy": name_of(&link.plan)},
             "incremental": {
                 "wall_s": incr_times.iter().map(|t| round3(*t)).collect::<Vec<_>>(),
                 "median_s": round3(median(&incr_times)),
                 "requests": incr.requests,
                 "bytes": incr.bytes,
-                "strategy": incr.strategy,
-                "phases": incr.phases.iter().map(|p| json!({"name": p.name, "fetched": p.fetched, "written": p.written, "reused": p.reused, "missing": p.missing})).collect::<Vec<_>>(),
+                "strategy": name_of(&incr.plan),
+                "phases": incr.phases.iter().map(|p| json!({"name": p.phase.to_string(), "fetched": p.fetched, "written": p.written, "reused": p.reused, "missing": p.missing})).collect::<Vec<_>>(),
             },
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -438,7 +439,7 @@ async fn full_run(runtime: &d365meta::Runtime, prod: &SimEnv, uat: &SimEnv, next
     let t0 = Instant::now();
     let (report, sync_time) = sync(&mut cache, &prod.base_url()).await?;
     let t1 = t0 + sync_time;
-    anyhow::ensure!(report.strategy == "full", "expected a full sync, got {}", report.strategy);
+    anyhow::ensure!(report.plan == Plan::Full, "expected a full sync, got {}", name_of(&report.plan));
     let db_open = db_sizes(&db);
     drop(cache);
     let db_closed = db_sizes(&db).0;
@@ -540,7 +541,7 @@ fn phases_text(report: &SyncReport) -> String {
     report
         .phases
         .iter()
-        .map(|p| format!("{} fetched {} written {} reused {} missing {}", p.name, p.fetched, p.written, p.reused, p.missing))
+        .map(|p| format!("{} fetched {} written {} reused {} missing {}", p.phase, p.fetched, p.written, p.reused, p.missing))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -574,31 +575,38 @@ fn counts_json(c: &SnapshotCounts) -> Json {
 
 // ---- the core natively: the same code and SQL, without the component ----
 
-use d365meta_guest::ports::{self as core_ports, HttpError, HttpRequest, HttpResponse};
+use d365meta_guest::ports::{self as core_ports, Header, HttpError, HttpRequest, HttpResponse};
 
-/// The core's HTTP port over reqwest: one attempt per request (loopback needs no retries), batches
-/// `concurrency` at a time, as the host's `send-batch` runs them.
+/// The core's HTTP port over reqwest for one environment: each request's path joined to the base
+/// URL (as the host joins it), one attempt per request (loopback needs no retries), batches
+/// `concurrency` at a time, as the host's `start` runs them.
 struct NativeHttp {
     client: reqwest::Client,
     handle: tokio::runtime::Handle,
+    /// The environment's normalised base URL, as the host keeps it for an `environment`.
+    base_url: String,
     concurrency: usize,
 }
 
-async fn exchange(client: &reqwest::Client, r: &HttpRequest) -> Result<HttpResponse, HttpError> {
+async fn exchange(client: &reqwest::Client, base_url: &str, r: &HttpRequest) -> Result<HttpResponse, HttpError> {
     let method = match r.method {
         core_ports::Method::Get => reqwest::Method::GET,
         core_ports::Method::Post => reqwest::Method::POST,
     };
-    let mut builder = client.request(method, &r.url);
-    for (name, value) in &r.headers {
-        builder = builder.header(name, value);
+    let mut builder = client.request(method, format!("{base_url}{}", r.path));
+    for h in &r.headers {
+        builder = builder.header(&h.name, &h.value);
     }
     if let Some(body) = &r.body {
         builder = builder.body(body.clone());
     }
     let mut response = builder.send().await.map_err(|e| HttpError::Connect(e.to_string()))?;
     let status = response.status().as_u16();
-    let headers = response.headers().iter().filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some(Header { name: n.as_str().to_owned(), value: v.to_str().ok()?.to_owned() }))
+        .collect();
     let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(64 << 20) as usize);
     while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::Other(e.to_string()))? {
         body.extend_from_slice(&chunk);
@@ -607,19 +615,37 @@ async fn exchange(client: &reqwest::Client, r: &HttpRequest) -> Result<HttpRespo
 }
 
 impl core_ports::Http for NativeHttp {
+    fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
-        self.handle.block_on(exchange(&self.client, request))
+        self.handle.block_on(exchange(&self.client, &self.base_url, request))
     }
 
     fn start(&self, requests: &[HttpRequest]) -> Box<dyn core_ports::PendingBatch + '_> {
-        let client = &self.client;
+        let (client, base_url) = (&self.client, self.base_url.as_str());
         let answered = self.handle.block_on(
             futures_util::stream::iter(requests.iter().enumerate())
-                .map(|(i, r)| async move { (i, exchange(client, r).await) })
+                .map(|(i, r)| async move { (i, exchange(client, base_url, r).await) })
                 .buffer_unordered(self.concurrency)
                 .collect(),
         );
         Box::new(core_ports::Answered(answered))
+    }
+}
+
+/// A phase as the host prints it (`Display` of the host's `Phase`): `detect`, `data-entities`,
+/// `labels:en-US`.
+fn core_phase_name(phase: &core_ports::Phase) -> String {
+    use core_ports::Phase;
+    match phase {
+        Phase::Detect => "detect".to_owned(),
+        Phase::Objects => "objects".to_owned(),
+        Phase::DataEntities => "data-entities".to_owned(),
+        Phase::PublicEntities => "public-entities".to_owned(),
+        Phase::Enumerations => "enumerations".to_owned(),
+        Phase::Labels(language) => format!("labels:{language}"),
     }
 }
 
@@ -634,7 +660,7 @@ impl core_ports::Services for NativeServices {
     }
     fn log(&self, _: core_ports::Level, _: &str) {}
     fn progress(&self, e: &core_ports::Progress) {
-        self.events.lock().unwrap().push(Event { at: Instant::now(), phase: e.phase.clone(), done: e.done, total: e.total });
+        self.events.lock().unwrap().push(Event { at: Instant::now(), phase: core_phase_name(&e.phase), done: e.done, total: e.total });
     }
     fn cancelled(&self) -> bool {
         false
@@ -645,37 +671,34 @@ impl core_ports::Services for NativeServices {
 /// (WAL, synchronous NORMAL, foreign keys, busy timeout, 256 cached statements, the authorizer).
 struct NativeRun {
     sync: Duration,
-    requests: u32,
+    requests: u64,
     segments: Vec<(String, Duration)>,
     label_wait: Duration,
     label_after: Duration,
 }
 
 async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize) -> anyhow::Result<NativeRun> {
+    use d365meta_guest::wit::types::{Plan as CorePlan, Strategy as CoreStrategy, SyncOptions as CoreSyncOptions};
     let scratch = Scratch::new("native");
     let db = scratch.db();
-    let url = prod.base_url();
+    let base_url = d365meta_guest::url::normalize_base_url(&prod.base_url())?;
     let events: Events = Default::default();
-    let http = NativeHttp { client: client.clone(), handle: tokio::runtime::Handle::current(), concurrency };
+    let http = NativeHttp { client: client.clone(), handle: tokio::runtime::Handle::current(), base_url, concurrency };
     let services = NativeServices { events: events.clone() };
     prod.clear_requests();
     // The core is synchronous: it runs on a blocking thread and waits on the runtime for HTTP.
-    let (requests, strategy, t0, sync) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (requests, plan, t0, sync) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = d365meta_guest::native::SqliteStore::open(&db)?;
         let ctx = d365meta_guest::Ctx { http: &http, store: &store, host: &services };
         d365meta_guest::api::open(&ctx)?;
-        let options = d365meta_guest::sync::SyncOptions {
-            strategy: d365meta_guest::sync::plan::Strategy::Auto,
-            languages: vec![LANGUAGE.into()],
-            drop_languages: vec![],
-            dry_run: false,
-        };
+        let options =
+            CoreSyncOptions { strategy: CoreStrategy::Auto, languages: vec![LANGUAGE.into()], drop_languages: vec![], dry_run: false };
         let t0 = Instant::now();
-        let report = d365meta_guest::api::sync(&ctx, &url, &options)?;
-        Ok((report.requests, report.plan.planned.as_str().to_owned(), t0, t0.elapsed()))
+        let report = d365meta_guest::api::sync(&ctx, &options)?;
+        Ok((report.requests, report.plan, t0, t0.elapsed()))
     })
     .await??;
-    anyhow::ensure!(strategy == "full", "the native sync planned {strategy}, not a full sync");
+    anyhow::ensure!(plan == CorePlan::Full, "the native sync planned {plan:?}, not a full sync");
     let events = events.lock().unwrap().clone();
     let (segments, label_wait, label_after, _) = timeline(&events, prod, t0, t0 + sync)?;
     drop(scratch);

@@ -129,7 +129,7 @@ pub fn recorder() -> (Events, ProgressSink) {
     let events: Events = Arc::new(Mutex::new(Vec::new()));
     let sink_events = events.clone();
     let sink: ProgressSink = Arc::new(move |e: &d365meta::bindings::host_api::ProgressEvent| {
-        sink_events.lock().unwrap().push(Event { at: Instant::now(), phase: e.phase.clone(), done: e.done, total: e.total });
+        sink_events.lock().unwrap().push(Event { at: Instant::now(), phase: e.phase.to_string(), done: e.done, total: e.total });
     });
     (events, sink)
 }
