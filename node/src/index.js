@@ -1,0 +1,177 @@
+// d365meta in Node.js: the very component the Rust host embeds, transpiled by jco, over
+// better-sqlite3 and Node's fetch. Answers are in the JSON shape the command line prints with
+// --json (WIT names in snake case, variants as {"kind": ...}); options take the same shape, with
+// defaults for what is left out.
+
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ComponentHost, D365metaError } from './host.js';
+import { fromWit, toWit } from './json.js';
+
+export { D365metaError };
+
+/** Where `npm run build` puts the transpiled core (from `d365meta export-component`). */
+export const CORE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'core');
+
+const SYNC_DEFAULTS = { strategy: 'auto', languages: [], drop_languages: [], dry_run: false };
+const READ_DEFAULTS = { base_url: null, labels: null };
+const FILTER_DEFAULTS = { category: null, read_only: null, data_service_enabled: null, data_management_enabled: null, entity: null };
+const GC_DEFAULTS = { keep_days: 0, vacuum: false };
+
+const readOptions = (options = {}) => toWit({ ...READ_DEFAULTS, ...options });
+
+function searchQuery(query) {
+  const q = typeof query === 'string' ? { text: query } : query;
+  return toWit({ kinds: [], limit: 20, offset: 0, ...q, filters: { ...FILTER_DEFAULTS, ...q.filters } });
+}
+
+/**
+ * Bearer tokens from an Azure `TokenCredential` (as `@azure/identity` makes), one per origin, for
+ * the scope `<origin>/.default`; kept until shortly before they expire (60 s, or a fifth of their
+ * life when that is shorter), and asked for once however many requests wait on it.
+ */
+function tokensFrom(credential) {
+  const held = new Map();
+  return (origin) => {
+    const scope = `${origin}/.default`;
+    const current = held.get(scope);
+    if (current && (current.pending || Date.now() < current.refreshAt)) return current.pending ?? current.token;
+    const pending = (async () => {
+      try {
+        const token = await credential.getToken(scope);
+        if (!token?.token) throw new Error(`the credential gave no token for ${scope}`);
+        const life = Math.max(0, token.expiresOnTimestamp - Date.now());
+        held.set(scope, { token: token.token, refreshAt: token.expiresOnTimestamp - Math.min(60_000, life / 5) });
+        return token.token;
+      } catch (e) {
+        held.delete(scope);
+        throw e;
+      }
+    })();
+    held.set(scope, { pending });
+    return pending;
+  };
+}
+
+/** A cache file and the component over it. Calls run one at a time, in the order made. */
+export class Cache {
+  #host;
+  /** The schema as opening found and left it: `{ version, latest, applied }`. */
+  schema;
+
+  constructor(host, schema) {
+    this.#host = host;
+    this.schema = schema;
+  }
+
+  /**
+   * Opens (creating if needed) the SQLite file at `path` and applies migrations.
+   *
+   * Options: `readOnly` (open the file for reading only; a file that does not exist reads as an
+   * empty cache), `credential` (an Azure TokenCredential for environments that need sign-in) or
+   * `token(origin)` (a function giving a bearer token), `http` (`maxConcurrency`, `retryBudgetMs`,
+   * `maxAttempts`, `requestTimeoutMs`, `maxBodyBytes`), `busyTimeoutMs`, `onLog(level, message)`
+   * and `logLevel` (`error` … `trace`, default `warn`), `componentDir` (another build of the core).
+   */
+  static async open(path, options = {}) {
+    const token = options.credential ? tokensFrom(options.credential) : options.token;
+    const host = await ComponentHost.start(options.componentDir ?? CORE_DIR, 'd365meta', path, { ...options, token });
+    try {
+      const schema = fromWit(await host.call('open', []));
+      return new Cache(host, schema);
+    } catch (e) {
+      await host.close();
+      throw e;
+    }
+  }
+
+  /** HTTP totals of this cache's host: `{ requests, retries, bytesReceived, refused }`. */
+  get httpStats() {
+    return this.#host.httpStats;
+  }
+
+  async #call(name, args, how) {
+    return fromWit(await this.#host.call(name, args, how));
+  }
+
+  /** Detects and records the version the environment at `baseUrl` runs. */
+  detectVersion(baseUrl, { signal } = {}) {
+    return this.#call('detectVersion', ['$environment'], { environment: baseUrl, signal });
+  }
+
+  /**
+   * Brings the environment's metadata into the cache. `options`: `strategy` (`auto`, `full`,
+   * `incremental`, `entities-only`, `labels-only`), `languages`, `drop_languages`, `dry_run`.
+   * `onProgress(event)` is called with `{ phase, done, total, bytes }`; aborting `signal` (or
+   * calling `cancel()`) stops the sync cleanly.
+   */
+  sync(baseUrl, options = {}, { onProgress = null, signal = null } = {}) {
+    return this.#call('sync', ['$environment', toWit({ ...SYNC_DEFAULTS, ...options })], { environment: baseUrl, onProgress, signal });
+  }
+
+  /** Stops the running call at its next step (a sync ends with a `cancelled` error). */
+  cancel() {
+    this.#host.cancel();
+  }
+
+  /** A data entity by name, or a public entity by name or entity set name, with its counterpart. */
+  getEntity(name, options) {
+    return this.#call('getEntity', [name, readOptions(options)], { reading: true });
+  }
+
+  getEnumeration(name, options) {
+    return this.#call('getEnumeration', [name, readOptions(options)], { reading: true });
+  }
+
+  /** Actions named `name`, of the entity `entity` only when given. */
+  getAction(name, entity = null, options) {
+    return this.#call('getAction', [name, entity ?? undefined, readOptions(options)], { reading: true });
+  }
+
+  getLabel(id, options) {
+    return this.#call('getLabel', [id, readOptions(options)], { reading: true });
+  }
+
+  /** `query`: text, or `{ text, kinds, filters, limit, offset }`. */
+  search(query, options) {
+    return this.#call('search', [searchQuery(query), readOptions(options)], { reading: true });
+  }
+
+  /** Statistics of one environment (`{ base_url }`), or of all. */
+  stats(options) {
+    return this.#call('getStats', [readOptions(options)], { reading: true });
+  }
+
+  /** Recorded syncs, newest first, of one environment (`{ base_url }`) or of all. */
+  history(options, limit = 20) {
+    return this.#call('history', [readOptions(options), limit], { reading: true });
+  }
+
+  listEnvironments() {
+    return this.#call('listEnvironments', [], { reading: true });
+  }
+
+  listVersions() {
+    return this.#call('listVersions', [], { reading: true });
+  }
+
+  /** Compares two module lists (`{ module_id, name, version, publisher, display_name }`). */
+  compareModules(a, b) {
+    return this.#call('compareModules', [toWit(a), toWit(b)], { reading: true });
+  }
+
+  /** Removes what nothing references. `options`: `keep_days`, `vacuum`. */
+  gc(options = {}) {
+    return this.#call('gc', [toWit({ ...GC_DEFAULTS, ...options })]);
+  }
+
+  /** Removes an environment and its recorded syncs. */
+  forget(baseUrl) {
+    return this.#call('forget', [baseUrl]);
+  }
+
+  /** Waits for the calls already made, then closes the database. */
+  close() {
+    return this.#host.close();
+  }
+}

@@ -1,0 +1,337 @@
+// d365meta:cache/store for the component, over better-sqlite3: the same rules as the Rust host's
+// SQLite backend (crates/sqlite). better-sqlite3 has no authorizer hook, so the refusals are made
+// by looking at what a statement is before it runs; that is sound because better-sqlite3 prepares
+// one statement at a time (a second one in the same string is an error).
+
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { mkdirSync, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+const READ_ONLY_PRAGMAS = new Map([
+  ['page_count', false],
+  ['page_size', false],
+  ['freelist_count', false],
+  ['data_version', false],
+  ['quick_check', true],
+  ['integrity_check', true],
+]);
+const TRANSACTION_WORDS = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE']);
+const dispose = Symbol.dispose ?? Symbol.for('dispose');
+
+/** An error the component receives as `store.error` (jco turns a thrown payload into `err`). */
+export class StoreError {
+  constructor(code, message) {
+    this.payload = { code, message };
+  }
+}
+
+const denied = (what) => new StoreError('denied', `refused by the host's policy: ${what}`);
+
+/** The first word of a statement and what follows it, comments skipped. */
+function firstWord(sql) {
+  let rest = sql;
+  for (;;) {
+    rest = rest.trimStart();
+    if (rest.startsWith('--')) rest = rest.slice(rest.indexOf('\n') === -1 ? rest.length : rest.indexOf('\n'));
+    else if (rest.startsWith('/*')) rest = rest.slice(rest.indexOf('*/') === -1 ? rest.length : rest.indexOf('*/') + 2);
+    else break;
+  }
+  const match = /^([A-Za-z_]+)/.exec(rest);
+  return match ? { word: match[1].toUpperCase(), after: rest.slice(match[1].length) } : { word: '', after: rest };
+}
+
+/** Why a statement is refused, or null. */
+function refusal(sql) {
+  const { word, after } = firstWord(sql);
+  if (word === 'ATTACH' || word === 'DETACH') return `${word} is not allowed`;
+  if (TRANSACTION_WORDS.has(word)) return 'transaction statements are not allowed (the component uses begin)';
+  if (word === 'PRAGMA') {
+    const match = /^\s*(?:main\s*\.\s*)?([A-Za-z_]+)\s*(.*)$/s.exec(after);
+    const name = match?.[1]?.toLowerCase();
+    const rest = (match?.[2] ?? '').trim().replace(/;$/, '').trim();
+    const allowsArgument = READ_ONLY_PRAGMAS.get(name);
+    if (allowsArgument === undefined) return `PRAGMA ${name} is not allowed`;
+    if (rest.startsWith('=')) return `PRAGMA ${name} may not be set`;
+    if (rest !== '' && !allowsArgument) return `PRAGMA ${name} takes no argument`;
+  }
+  if (/\bload_extension\s*\(/i.test(sql)) return 'load_extension is not allowed';
+  return null;
+}
+
+function classify(error) {
+  const code = error?.code ?? '';
+  const message = String(error?.message ?? error);
+  if (error instanceof RangeError || /parameter/i.test(message)) return new StoreError('misuse', message);
+  if (code.startsWith('SQLITE_CONSTRAINT')) return new StoreError('constraint', message);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return new StoreError('busy', message);
+  if (code.startsWith('SQLITE_READONLY')) return new StoreError('read-only', message);
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') return new StoreError('corrupt', message);
+  if (code.startsWith('SQLITE_AUTH')) return new StoreError('denied', `refused by the host's policy: ${message}`);
+  if (/syntax error|no such/.test(message)) return new StoreError('invalid', message);
+  return new StoreError('other', message);
+}
+
+const toSql = (v) => {
+  switch (v.tag) {
+    case 'null': return null;
+    case 'integer': return v.val;
+    case 'real': return v.val;
+    case 'text': return v.val;
+    case 'blob': return Buffer.from(v.val);
+    default: throw new StoreError('misuse', `unknown value ${v.tag}`);
+  }
+};
+const fromSql = (v) => {
+  if (v === null || v === undefined) return { tag: 'null' };
+  if (typeof v === 'bigint') return { tag: 'integer', val: v };
+  if (typeof v === 'number') return Number.isInteger(v) ? { tag: 'integer', val: BigInt(v) } : { tag: 'real', val: v };
+  if (typeof v === 'string') return { tag: 'text', val: v };
+  return { tag: 'blob', val: new Uint8Array(v) };
+};
+
+/** One connection with the host's settings and refusals. */
+export class Connection {
+  #db;
+  #statements = new Map();
+  #open = null; // the id of the open transaction
+  #next = 1;
+
+  constructor(path, { readOnly = false, busyTimeoutMs = 30_000 } = {}) {
+    this.path = path;
+    this.readOnly = readOnly;
+    this.#db = new Database(path, { readonly: readOnly, timeout: busyTimeoutMs, fileMustExist: readOnly });
+    if (!readOnly) this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.defaultSafeIntegers(true);
+  }
+
+  close() {
+    this.#db.close();
+  }
+
+  #prepare(sql) {
+    const why = refusal(sql);
+    if (why) throw denied(why);
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      try {
+        statement = this.#db.prepare(sql);
+      } catch (e) {
+        throw classify(e);
+      }
+      if (statement.reader) statement.raw(true);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /** Numbered parameters (`?1`) bind by name in better-sqlite3; plain `?` by position. */
+  static #bind(sql, params) {
+    const values = params.map(toSql);
+    if (!/\?\d/.test(sql)) return [values];
+    const named = {};
+    values.forEach((v, i) => { named[String(i + 1)] = v; });
+    return [named];
+  }
+
+  execute(sql, params) {
+    if (/^\s*VACUUM\s*;?\s*$/i.test(sql) && params.length === 0) return this.#vacuum();
+    const statement = this.#prepare(sql);
+    try {
+      const args = Connection.#bind(sql, params);
+      if (statement.reader) {
+        const rows = statement.all(...args).map((row) => row.map(fromSql));
+        const columns = statement.columns().map((c) => c.name);
+        const changes = statement.readonly ? 0n : BigInt(this.#db.prepare('SELECT changes()').pluck().safeIntegers(true).get());
+        return { columns, rows, changes };
+      }
+      const info = statement.run(...args);
+      return { columns: [], rows: [], changes: statement.readonly ? 0n : BigInt(info.changes) };
+    } catch (e) {
+      throw e instanceof StoreError ? e : classify(e);
+    }
+  }
+
+  executeMany(sql, rows) {
+    const statement = this.#prepare(sql);
+    let total = 0n;
+    rows.forEach((params, i) => {
+      try {
+        total += BigInt(statement.run(...Connection.#bind(sql, params)).changes);
+      } catch (e) {
+        const err = e instanceof StoreError ? e : classify(e);
+        err.payload.message = `row ${i}: ${err.payload.message}`;
+        throw err;
+      }
+    });
+    return total;
+  }
+
+  #vacuum() {
+    if (this.#open !== null) throw new StoreError('misuse', 'VACUUM cannot run inside a transaction');
+    try {
+      this.#db.exec('VACUUM');
+    } catch (e) {
+      throw classify(e);
+    }
+    return { columns: [], rows: [], changes: 0n };
+  }
+
+  begin(mode) {
+    if (this.#open !== null) throw new StoreError('misuse', 'a transaction is already open');
+    try {
+      this.#db.exec(mode === 'immediate' ? 'BEGIN IMMEDIATE' : 'BEGIN DEFERRED');
+    } catch (e) {
+      throw classify(e);
+    }
+    this.#open = this.#next++;
+    return this.#open;
+  }
+
+  commit(id) {
+    if (this.#open !== id) throw new StoreError('misuse', 'this transaction has already ended');
+    try {
+      this.#db.exec('COMMIT');
+    } catch (e) {
+      // A failed COMMIT (busy) leaves the transaction open; dropping the handle rolls it back.
+      throw classify(e);
+    }
+    this.#open = null;
+  }
+
+  end(id) {
+    if (this.#open === id) {
+      try {
+        this.#db.exec('ROLLBACK');
+      } catch {
+        // Nothing to roll back any more.
+      }
+      this.#open = null;
+    }
+  }
+}
+
+const inProcessLocks = new Set();
+
+/**
+ * A held advisory lock. Locks are SQLite databases of their own beside the cache file, held with
+ * an exclusive transaction: SQLite's file locks are the operating system's, so they are released
+ * when the process ends however it ends, and two connections of one process exclude each other.
+ */
+class Lock {
+  #db;
+  #key;
+  constructor(db, key) {
+    this.#db = db;
+    this.#key = key;
+  }
+  release() {
+    if (this.#db) {
+      try {
+        this.#db.exec('ROLLBACK');
+      } finally {
+        this.#db.close();
+        this.#db = null;
+      }
+    }
+    if (this.#key) {
+      inProcessLocks.delete(this.#key);
+      this.#key = null;
+    }
+  }
+}
+
+function tryLock(databasePath, name) {
+  if (databasePath === ':memory:') {
+    const key = `memory:${name}`;
+    if (inProcessLocks.has(key)) return null;
+    inProcessLocks.add(key);
+    return new Lock(null, key);
+  }
+  const dir = `${databasePath}.node-locks`;
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}/${createHash('sha256').update(name).digest('hex').slice(0, 24)}.lock`;
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+    return new Lock(db, null);
+  } catch (e) {
+    db.close();
+    if (String(e.code).startsWith('SQLITE_BUSY')) return null;
+    throw classify(e);
+  }
+}
+
+/**
+ * The store import: a read-write connection, and a read-only one that serves while `reading` is
+ * set (the host sets it around every read export, so a read cannot write).
+ */
+export class Store {
+  reading = false;
+  #reader = null;
+
+  /** `readOnly` opens the file for reading only (it must exist): every write fails with `read-only`. */
+  constructor(path, { readOnly = false, ...options } = {}) {
+    this.path = path;
+    this.options = options;
+    if (path !== ':memory:' && !readOnly) mkdirSync(dirname(path), { recursive: true });
+    this.writer = new Connection(path, { ...options, readOnly });
+  }
+
+  /** Reads get a connection of their own that cannot write, opened when first needed. */
+  get #connection() {
+    if (!this.reading || this.path === ':memory:' || this.writer.readOnly || !existsSync(this.path)) return this.writer;
+    this.#reader ??= new Connection(this.path, { ...this.options, readOnly: true });
+    return this.#reader;
+  }
+
+  close() {
+    // The read-only connection closes first: the last connection to close checkpoints the log.
+    this.#reader?.close();
+    this.writer.close();
+  }
+
+  /** The WIT `store` interface, as jco's bindings call it. */
+  imports() {
+    const store = this;
+    class Transaction {
+      #connection;
+      #id;
+      constructor(connection, id) {
+        this.#connection = connection;
+        this.#id = id;
+      }
+      commit() {
+        this.#connection.commit(this.#id);
+      }
+      [dispose]() {
+        this.#connection.end(this.#id);
+      }
+    }
+    class Lease {
+      #lock;
+      constructor(lock) {
+        this.#lock = lock;
+      }
+      [dispose]() {
+        this.#lock.release();
+      }
+    }
+    return {
+      execute: (sql, params) => store.#connection.execute(sql, params),
+      executeMany: (sql, rows) => store.#connection.executeMany(sql, rows),
+      begin: (mode) => {
+        const connection = store.#connection;
+        return new Transaction(connection, connection.begin(mode));
+      },
+      tryLock: (name) => {
+        const lock = tryLock(store.path, name);
+        return lock ? new Lease(lock) : undefined;
+      },
+      Transaction,
+      Lease,
+    };
+  }
+}

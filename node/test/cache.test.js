@@ -1,0 +1,102 @@
+// The JS API around the component: progress and cancellation, read-only opening, two caches on
+// one file, and what a closed cache says.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Cache } from '../src/index.js';
+import { scratch, simulate } from './support.js';
+
+let sim;
+before(async () => {
+  sim = await simulate(['--scale', 'tiny', '--environments', '2'], 2);
+});
+after(() => sim.stop());
+
+function place(t) {
+  const dir = scratch('cache');
+  t.after(() => dir.remove());
+  return dir;
+}
+
+async function rejection(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  assert.fail('expected the call to fail');
+}
+
+test('a sync reports progress, and stops cleanly when cancelled', async (t) => {
+  const dir = place(t);
+  const cache = await Cache.open(dir.db, { logLevel: 'error' });
+  t.after(() => cache.close());
+  const phases = [];
+  const cancelled = await rejection(cache.sync(sim.urls[0], {}, {
+    onProgress: (event) => {
+      phases.push(event.phase.kind);
+      if (event.phase.kind === 'labels') cache.cancel();
+    },
+  }));
+  assert.equal(cancelled.kind, 'cancelled', cancelled.message);
+  assert.ok(phases.includes('data-entities') && phases.includes('labels'), phases.join(','));
+  const [run] = await cache.history({ base_url: sim.urls[0] }, 1);
+  assert.equal(run.outcome, 'cancelled');
+  assert.equal((await cache.stats({ base_url: sim.urls[0] })).environments[0].counts, null, 'nothing of the cancelled sync is visible');
+
+  // The cache carries on: a new sync completes, and a signal stops one too.
+  const report = await cache.sync(sim.urls[0]);
+  assert.equal(report.plan, 'full');
+  const controller = new AbortController();
+  const stopped = await rejection(cache.sync(sim.urls[1], { strategy: 'full' }, { signal: controller.signal, onProgress: () => controller.abort() }));
+  assert.equal(stopped.kind, 'cancelled', stopped.message);
+});
+
+test('a cache opened read-only reads, refuses to sync, and a missing one reads as empty', async (t) => {
+  const dir = place(t);
+  const writer = await Cache.open(dir.db, { logLevel: 'error' });
+  await writer.sync(sim.urls[0]);
+  await writer.close();
+
+  const reader = await Cache.open(dir.db, { readOnly: true, logLevel: 'error' });
+  t.after(() => reader.close());
+  const entity = await reader.getEntity('CustomersV3', { base_url: sim.urls[0] });
+  assert.equal(entity.public_entity?.name, 'CustomerV3');
+  const refused = await rejection(reader.sync(sim.urls[0], { strategy: 'full' }));
+  assert.equal(refused.kind, 'store', refused.message);
+  assert.equal((await reader.getEntity('CustomersV3', { base_url: sim.urls[0] })).public_entity?.name, 'CustomerV3');
+
+  const missing = join(dir.dir, 'never-written.db');
+  const empty = await Cache.open(missing, { readOnly: true, logLevel: 'error' });
+  assert.deepEqual(await empty.listEnvironments(), []);
+  await empty.close();
+  assert.equal(existsSync(missing), false);
+});
+
+test('two caches on one file do not sync the same environment at once', async (t) => {
+  const dir = place(t);
+  const a = await Cache.open(dir.db, { logLevel: 'error' });
+  const b = await Cache.open(dir.db, { logLevel: 'error' });
+  t.after(() => Promise.all([a.close(), b.close()]));
+  const outcomes = await Promise.allSettled([a.sync(sim.urls[0]), b.sync(sim.urls[0])]);
+  const kinds = outcomes.map((o) => (o.status === 'fulfilled' ? o.value.plan : o.reason.kind)).sort();
+  assert.ok(
+    JSON.stringify(kinds) === JSON.stringify(['conflict', 'full']) || JSON.stringify(kinds) === JSON.stringify(['full', 'up-to-date']),
+    `one syncs, the other finds it busy or done: ${JSON.stringify(kinds)}`,
+  );
+  const stats = await a.stats({ base_url: sim.urls[0] });
+  assert.ok(stats.environments[0].counts.data_entities > 0);
+});
+
+test('a closed cache says so', async (t) => {
+  const dir = place(t);
+  const cache = await Cache.open(dir.db, { logLevel: 'error' });
+  const pending = cache.listEnvironments();
+  await cache.close();
+  assert.deepEqual(await pending, [], 'a call made before close is answered');
+  const e = await rejection(cache.listEnvironments());
+  assert.equal(e.kind, 'invalid-input');
+  assert.match(e.message, /closed/);
+});
