@@ -31,27 +31,29 @@ fn visible(db: &Path, url: &str) -> Visible {
         })
         .unwrap();
     assert_eq!(dangling, 0, "an environment points at an incomplete snapshot");
-    let objects = conn
-        .prepare(
-            "SELECT so.kind, so.position, o.hash FROM environments e JOIN snapshot_objects so ON so.snapshot_id = e.snapshot_id
-             JOIN objects o ON o.id = so.object_id WHERE e.base_url = ?1 ORDER BY 1, 2",
-        )
-        .unwrap()
-        .query_map([url], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let labels = conn
-        .prepare(
-            "SELECT l.label_id, l.language, l.text FROM environments e JOIN snapshot_labels sl ON sl.snapshot_id = e.snapshot_id
-             JOIN labels l ON l.id = sl.label_row WHERE e.base_url = ?1 ORDER BY 1, 2",
-        )
-        .unwrap()
-        .query_map([url], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
+    let objects = rows(
+        &conn,
+        "SELECT so.kind, so.position, o.hash FROM environments e JOIN snapshot_objects so ON so.snapshot_id = e.snapshot_id
+         JOIN objects o ON o.id = so.object_id WHERE e.base_url = ?1 ORDER BY 1, 2",
+        url,
+    );
+    let labels = rows(
+        &conn,
+        "SELECT l.label_id, l.language, l.text FROM environments e JOIN snapshot_labels sl ON sl.snapshot_id = e.snapshot_id
+         JOIN labels l ON l.id = sl.label_row WHERE e.base_url = ?1 ORDER BY 1, 2",
+        url,
+    );
     (objects, labels)
+}
+
+/// The rows of a three-column query about one environment.
+fn rows<A, B, C>(conn: &Connection, sql: &str, url: &str) -> Vec<(A, B, C)>
+where
+    A: rusqlite::types::FromSql,
+    B: rusqlite::types::FromSql,
+    C: rusqlite::types::FromSql,
+{
+    conn.prepare(sql).unwrap().query_map([url], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
 }
 
 fn scratch() -> PathBuf {

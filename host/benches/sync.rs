@@ -635,20 +635,6 @@ impl core_ports::Http for NativeHttp {
     }
 }
 
-/// A phase as the host prints it (`Display` of the host's `Phase`): `detect`, `data-entities`,
-/// `labels:en-US`.
-fn core_phase_name(phase: &core_ports::Phase) -> String {
-    use core_ports::Phase;
-    match phase {
-        Phase::Detect => "detect".to_owned(),
-        Phase::Objects => "objects".to_owned(),
-        Phase::DataEntities => "data-entities".to_owned(),
-        Phase::PublicEntities => "public-entities".to_owned(),
-        Phase::Enumerations => "enumerations".to_owned(),
-        Phase::Labels(language) => format!("labels:{language}"),
-    }
-}
-
 /// The core's host services, recording progress events as the host's progress sink does.
 struct NativeServices {
     events: Events,
@@ -660,7 +646,12 @@ impl core_ports::Services for NativeServices {
     }
     fn log(&self, _: core_ports::Level, _: &str) {}
     fn progress(&self, e: &core_ports::Progress) {
-        self.events.lock().unwrap().push(Event { at: Instant::now(), phase: core_phase_name(&e.phase), done: e.done, total: e.total });
+        self.events.lock().unwrap().push(Event {
+            at: Instant::now(),
+            phase: d365meta_guest::sync::snapshot::phase_key(&e.phase),
+            done: e.done,
+            total: e.total,
+        });
     }
     fn cancelled(&self) -> bool {
         false

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cache } from '../src/index.js';
-import { scratch, simulate } from './support.js';
+import { rejection, scratch, simulate } from './support.js';
 
 let sim;
 before(async () => {
@@ -18,15 +18,6 @@ function place(t) {
   const dir = scratch('cache');
   t.after(() => dir.remove());
   return dir;
-}
-
-async function rejection(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  assert.fail('expected the call to fail');
 }
 
 test('a sync reports progress, and stops cleanly when cancelled', async (t) => {

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Cache } from '../src/index.js';
-import { ROOT, proxy, scratch, simulate } from './support.js';
+import { ROOT, proxy, rejection, scratch, simulate } from './support.js';
 
 const SAMPLE_HASH = 'ae97cdc85de9b242364367e8bd9bf662a32cee6aaea4d8b47c8e35c4f0a8b90b';
 let sim;
@@ -30,15 +30,6 @@ async function withProxy(t, rule, target = sim.urls[0]) {
   const p = await proxy(target, rule);
   t.after(() => p.close());
   return p;
-}
-
-async function rejection(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  assert.fail('expected the call to fail');
 }
 
 test('a redirect to another origin is refused, and the other origin is never reached', async (t) => {

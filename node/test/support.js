@@ -35,6 +35,16 @@ export async function simulate(args, count) {
   };
 }
 
+/** The error a call fails with; fails the test if it succeeds. */
+export async function rejection(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected the call to fail');
+}
+
 export function scratch(name) {
   const dir = mkdtempSync(join(tmpdir(), `d365meta-node-${name}-`));
   return { dir, db: join(dir, 'cache.db'), remove: () => rmSync(dir, { recursive: true, force: true }) };
