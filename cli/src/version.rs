@@ -3,21 +3,58 @@
 use super::Context;
 use super::output::{print_fields, print_json, rfc3339, short_hash};
 use super::sync::to_json;
-use d365meta::cache::{ModuleDiff, VersionReport};
+use d365meta::cache::{Module, ModuleDiff, ReadOptions, VersionDetails, VersionReport};
 use serde_json::{Value as Json, json};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment's base URL, e.g. https://contoso.operations.dynamics.com
-    #[arg(value_name = "BASE_URL", required_unless_present = "compare", conflicts_with = "compare")]
+    /// The environment's base URL, e.g. https://contoso.operations.dynamics.com; with --cached, a
+    /// base URL or a modules hash (8 characters or more), or nothing for the latest synced version
+    #[arg(value_name = "BASE_URL", required_unless_present_any = ["compare", "cached"], conflicts_with = "compare")]
     base_url: Option<String>,
 
-    /// Compare the installed modules of two environments (both are detected and recorded).
+    /// Compare the installed modules of two environments (both are detected and recorded; with
+    /// --cached, two cached versions, each a base URL or a modules hash)
     #[arg(long, num_args = 2, value_names = ["URL_A", "URL_B"])]
     compare: Option<Vec<String>>,
+
+    /// Answer from the cache alone, without asking any environment
+    #[arg(long)]
+    cached: bool,
+}
+
+/// One side of a comparison: an environment just detected, or a cached version.
+struct Side<'a> {
+    base_url: Option<&'a str>,
+    modules_hash: &'a str,
+    modules: &'a [Module],
+    fallback: bool,
+}
+
+impl<'a> From<&'a VersionReport> for Side<'a> {
+    fn from(r: &'a VersionReport) -> Self {
+        Side { base_url: Some(&r.base_url), modules_hash: &r.modules_hash, modules: &r.modules, fallback: r.fallback }
+    }
+}
+
+impl<'a> Side<'a> {
+    fn cached(d: &'a VersionDetails, read: &'a ReadOptions) -> Self {
+        Side { base_url: read.base_url.as_deref(), modules_hash: &d.modules_hash, modules: &d.modules, fallback: d.fallback }
+    }
+}
+
+/// A cached version named on the command line: a base URL, or else a modules hash.
+fn cached_selector(arg: Option<&str>) -> (Option<String>, ReadOptions) {
+    match arg {
+        Some(a) if a.contains("://") => (None, ReadOptions { base_url: Some(a.to_owned()), labels: None }),
+        other => (other.map(str::to_owned), ReadOptions { base_url: None, labels: None }),
+    }
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    if args.cached {
+        return cached(ctx, args).await;
+    }
     for url in args.compare.iter().flatten().chain(&args.base_url) {
         super::check_base_url(url)?;
     }
@@ -26,6 +63,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         let a = cache.detect_version(&urls[0]).await?;
         let b = cache.detect_version(&urls[1]).await?;
         let diff = cache.compare_modules(a.modules.clone(), b.modules.clone()).await?;
+        let (a, b) = (Side::from(&a), Side::from(&b));
         if ctx.json {
             print_json(&comparison_json(&a, &b, &diff));
         } else {
@@ -39,6 +77,45 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         print_json(&to_json(&report));
     } else {
         print_report(&report);
+    }
+    Ok(())
+}
+
+/// `version --cached`: versions as the cache knows them, with no request sent.
+async fn cached(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let (_runtime, mut cache) = ctx.open_read().await?;
+    if let Some(selectors) = args.compare {
+        let (hash_a, read_a) = cached_selector(Some(&selectors[0]));
+        let (hash_b, read_b) = cached_selector(Some(&selectors[1]));
+        let a = cache.get_version(hash_a.as_deref(), read_a.clone()).await?;
+        let b = cache.get_version(hash_b.as_deref(), read_b.clone()).await?;
+        let diff = cache.compare_modules(a.modules.clone(), b.modules.clone()).await?;
+        let (a, b) = (Side::cached(&a, &read_a), Side::cached(&b, &read_b));
+        if ctx.json {
+            print_json(&comparison_json(&a, &b, &diff));
+        } else {
+            print_comparison(&a, &b, &diff);
+        }
+        return Ok(());
+    }
+    let (hash, read) = cached_selector(args.base_url.as_deref());
+    let details = cache.get_version(hash.as_deref(), read).await?;
+    if ctx.json {
+        print_json(&to_json(&details));
+    } else {
+        let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".to_owned());
+        print_fields(&[
+            ("Modules hash", details.modules_hash.clone()),
+            ("Modules", details.modules.len().to_string()),
+            ("Application", or_unknown(&details.application_version)),
+            ("Platform", or_unknown(&details.platform_version)),
+            ("Fallback", if details.fallback { "yes".to_owned() } else { "no".to_owned() }),
+            ("Seen", format!("{} to {}", rfc3339(details.first_seen_ms), rfc3339(details.last_seen_ms))),
+            ("Run by", if details.environments.is_empty() { "no known environment".to_owned() } else { details.environments.join(", ") }),
+        ]);
+        for m in &details.modules {
+            println!("  {}  {}", m.module_id, m.version);
+        }
     }
     Ok(())
 }
@@ -75,9 +152,9 @@ fn print_report(r: &VersionReport) {
     }
 }
 
-/// The module differences (the `module-diff` record), with which two environments they compare.
-pub fn comparison_json(a: &VersionReport, b: &VersionReport, d: &ModuleDiff) -> Json {
-    let side = |r: &VersionReport| json!({"base_url": r.base_url, "modules_hash": r.modules_hash, "module_count": r.modules.len()});
+/// The module differences (the `module-diff` record), with which two versions they compare.
+fn comparison_json(a: &Side<'_>, b: &Side<'_>, d: &ModuleDiff) -> Json {
+    let side = |s: &Side<'_>| json!({"base_url": s.base_url, "modules_hash": s.modules_hash, "module_count": s.modules.len()});
     let mut out = to_json(d);
     out["a"] = side(a);
     out["b"] = side(b);
@@ -85,9 +162,10 @@ pub fn comparison_json(a: &VersionReport, b: &VersionReport, d: &ModuleDiff) -> 
     out
 }
 
-fn print_comparison(a: &VersionReport, b: &VersionReport, d: &ModuleDiff) {
-    println!("A  {}  {} modules  {}", a.base_url, a.modules.len(), short_hash(&a.modules_hash));
-    println!("B  {}  {} modules  {}", b.base_url, b.modules.len(), short_hash(&b.modules_hash));
+fn print_comparison(a: &Side<'_>, b: &Side<'_>, d: &ModuleDiff) {
+    for (letter, s) in [("A", a), ("B", b)] {
+        println!("{letter}  {}  {} modules  {}", s.base_url.unwrap_or("(cached version)"), s.modules.len(), short_hash(s.modules_hash));
+    }
     if a.modules_hash == b.modules_hash {
         println!("Same version: identical modules ({} unchanged).", d.unchanged);
         return;

@@ -335,3 +335,47 @@ async fn ctrl_c_cancels_a_sync_promptly_and_the_next_one_finishes() {
     assert_eq!(json(&done)["counts"]["public_entities"], 200);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_cached_answers_from_the_cache_with_the_environments_gone() {
+    let sim = sample_simulator().await;
+    let dir = scratch("version-cached");
+    let db = dir.join("cache.db");
+    let (a, c) = (sim.env(0).base_url(), sim.env(2).base_url());
+    let run = |args: Vec<String>| {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || d365meta(&db, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+    };
+    json(&run(vec!["version".into(), a.clone(), "--json".into()]).await.unwrap());
+    let synced = json(&run(vec!["sync".into(), c.clone(), "--json".into()]).await.unwrap());
+    let c_hash = synced["modules_hash"].as_str().unwrap().to_owned();
+    sim.shutdown().await;
+
+    // The latest synced version, then one by environment, one by hash prefix: no environment is up.
+    let latest = json(&run(vec!["version".into(), "--cached".into(), "--json".into()]).await.unwrap());
+    assert_eq!(latest["modules_hash"], c_hash.as_str());
+    assert_eq!(latest["environments"], serde_json::json!([c]));
+    let by_url = json(&run(vec!["version".into(), "--cached".into(), a.clone(), "--json".into()]).await.unwrap());
+    assert_eq!(by_url["modules_hash"], SAMPLE_HASH);
+    assert_eq!(by_url["modules"].as_array().unwrap().len(), 4);
+    let by_hash = json(&run(vec!["version".into(), "--cached".into(), SAMPLE_HASH[..10].to_owned(), "--json".into()]).await.unwrap());
+    assert_eq!(by_hash["environments"], serde_json::json!([a]));
+
+    let compared = json(
+        &run(vec!["version".into(), "--cached".into(), "--compare".into(), a.clone(), c_hash[..12].to_owned(), "--json".into()])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(compared["same_version"], false);
+    assert_eq!(compared["a"]["base_url"], a.as_str());
+    assert_eq!(compared["b"]["base_url"], serde_json::Value::Null);
+    assert_eq!(compared["b"]["modules_hash"], c_hash.as_str());
+    let changes = compared["added"].as_array().unwrap().len()
+        + compared["removed"].as_array().unwrap().len()
+        + compared["changed"].as_array().unwrap().len();
+    assert!(changes > 0, "{compared}");
+
+    let short = run(vec!["version".into(), "--cached".into(), "ae97".into()]).await.unwrap();
+    assert_eq!(short.status.code(), Some(2), "{}", String::from_utf8_lossy(&short.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

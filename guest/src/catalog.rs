@@ -1,7 +1,7 @@
 //! The catalog of environments and versions: which environments are known, which version each runs,
 //! and which environments share a version.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::modules::Module;
 use crate::ports::{Store, TxMode, Value};
 use crate::sql::{exec, in_transaction, query_map, query_opt};
@@ -109,7 +109,87 @@ pub fn version_modules(store: &dyn Store, version_id: i64) -> Result<Vec<Module>
     )
 }
 
-pub use crate::wit::types::{EnvironmentInfo, VersionInfo};
+pub use crate::wit::types::{EnvironmentInfo, VersionDetails, VersionInfo};
+
+/// The shortest modules-hash prefix that names a version.
+const MIN_HASH_PREFIX: usize = 8;
+
+/// A cached version, chosen as `get-version` documents: by modules hash (or an unambiguous prefix),
+/// else by the version an environment was last seen running, else that of the most recent sync.
+pub fn version_details(store: &dyn Store, modules_hash: Option<&str>, base_url: Option<&str>) -> Result<VersionDetails> {
+    let version_id = match (modules_hash, base_url) {
+        (Some(hash), _) => version_by_hash(store, hash)?,
+        (None, Some(url)) => {
+            let url = crate::url::normalize_base_url(url)?;
+            query_opt(store, "SELECT version_id FROM environments WHERE base_url = ?1", &params![&url], |r| r.opt_int(0))?
+                .flatten()
+                .ok_or_else(|| {
+                    Error::not_found(format!("{url} is not in the cache; run `d365meta version {url}` or `d365meta sync {url}`"))
+                })?
+        }
+        (None, None) => query_opt(
+            store,
+            "SELECT version_id FROM environments WHERE version_id IS NOT NULL
+             ORDER BY snapshot_id IS NOT NULL DESC, synced_ms DESC, last_seen_ms DESC, id DESC LIMIT 1",
+            &[],
+            |r| r.int(0),
+        )?
+        .ok_or_else(|| Error::not_found("no version is cached yet; run `d365meta version <base-url>` or `d365meta sync <base-url>`"))?,
+    };
+    let mut details = query_opt(
+        store,
+        "SELECT modules_hash, application_version, platform_version, fallback, first_seen_ms, last_seen_ms FROM versions WHERE id = ?1",
+        &params![version_id],
+        |r| {
+            Ok(VersionDetails {
+                modules_hash: r.text(0)?,
+                modules: Vec::new(),
+                unparsed: Vec::new(),
+                application_version: r.opt_text(1)?,
+                platform_version: r.opt_text(2)?,
+                fallback: r.bool(3)?,
+                first_seen_ms: r.int(4)?,
+                last_seen_ms: r.int(5)?,
+                environments: Vec::new(),
+            })
+        },
+    )?
+    .ok_or_else(|| Error::internal(format!("version {version_id} is referenced but not stored")))?;
+    details.modules = version_modules(store, version_id)?;
+    details.unparsed = query_map(
+        store,
+        "SELECT line, text, reason FROM version_unparsed_lines WHERE version_id = ?1 ORDER BY line",
+        &params![version_id],
+        |r| Ok(crate::modules::UnparsedLine { line: r.int(0)? as u32, text: r.text(1)?, reason: r.text(2)? }),
+    )?;
+    details.environments =
+        query_map(store, "SELECT base_url FROM environments WHERE version_id = ?1 ORDER BY base_url", &params![version_id], |r| r.text(0))?;
+    Ok(details)
+}
+
+fn version_by_hash(store: &dyn Store, hash: &str) -> Result<i64> {
+    let prefix = hash.trim().to_ascii_lowercase();
+    if prefix.len() < MIN_HASH_PREFIX || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::invalid_input(format!(
+            "modules hash {:?}: expected {MIN_HASH_PREFIX} to 64 hexadecimal characters",
+            crate::odata::shorten(hash)
+        )));
+    }
+    let found = query_map(
+        store,
+        "SELECT id, modules_hash FROM versions WHERE substr(modules_hash, 1, length(?1)) = ?1 ORDER BY modules_hash LIMIT 3",
+        &params![&prefix],
+        |r| Ok((r.int(0)?, r.text(1)?)),
+    )?;
+    match found.as_slice() {
+        [(id, _)] => Ok(*id),
+        [] => Err(Error::not_found(format!("no cached version has a modules hash beginning with {prefix}"))),
+        several => Err(Error::invalid_input(format!(
+            "modules hash {prefix} is ambiguous: it begins {}; give more characters",
+            several.iter().map(|(_, h)| h.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
 
 pub fn list_environments(store: &dyn Store) -> Result<Vec<EnvironmentInfo>> {
     query_map(
@@ -211,6 +291,31 @@ mod tests {
         assert_eq!(versions[1].environments, ["http://a", "http://b"]);
         assert_eq!(versions[1].module_count, 2);
         assert_eq!(version_modules(&w.store, a.version_id).unwrap().iter().map(|m| m.module_id.as_str()).collect::<Vec<_>>(), ["X", "Y"]);
+    }
+
+    #[test]
+    fn a_version_is_found_by_hash_prefix_by_environment_or_as_the_latest() {
+        let w = World::new();
+        let a = detected("http://a", &[("X", "1"), ("Y", "2")]);
+        record(&w.store, &a, 10).unwrap();
+        record(&w.store, &detected("http://b", &[("X", "1"), ("Y", "2")]), 20).unwrap();
+        let c = detected("http://c", &[("X", "2")]);
+        record(&w.store, &c, 30).unwrap();
+
+        let by_hash = version_details(&w.store, Some(&a.modules_hash[..8].to_uppercase()), None).unwrap();
+        assert_eq!(by_hash.modules_hash, a.modules_hash);
+        assert_eq!(by_hash.modules.iter().map(|m| m.module_id.as_str()).collect::<Vec<_>>(), ["X", "Y"]);
+        assert_eq!(by_hash.environments, ["http://a", "http://b"]);
+        assert_eq!((by_hash.first_seen_ms, by_hash.last_seen_ms), (10, 20));
+        assert_eq!(version_details(&w.store, None, Some("HTTP://C/")).unwrap().modules_hash, c.modules_hash);
+        // Nothing synced: the most recently seen environment's version.
+        assert_eq!(version_details(&w.store, None, None).unwrap().modules_hash, c.modules_hash);
+
+        let kind = |r: Result<VersionDetails>| r.unwrap_err().kind;
+        assert_eq!(kind(version_details(&w.store, Some("abc"), None)), crate::ErrorKind::InvalidInput);
+        assert_eq!(kind(version_details(&w.store, Some("not-hex!"), None)), crate::ErrorKind::InvalidInput);
+        assert_eq!(kind(version_details(&w.store, Some("00000000"), None)), crate::ErrorKind::NotFound);
+        assert_eq!(kind(version_details(&w.store, None, Some("http://unknown"))), crate::ErrorKind::NotFound);
     }
 
     #[test]

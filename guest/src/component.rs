@@ -75,6 +75,10 @@ impl Guest for Component {
         offline(|ctx| crate::catalog::list_versions(ctx.store))
     }
 
+    fn get_version(modules_hash: Option<String>, options: ReadOptions) -> Result<VersionDetails, Error> {
+        offline(|ctx| crate::catalog::version_details(ctx.store, modules_hash.as_deref(), options.base_url.as_deref()))
+    }
+
     fn sync(environment: &Environment, options: SyncOptions) -> Result<SyncReport, Error> {
         with(environment, |ctx| api::sync(ctx, &options))
     }

@@ -156,6 +156,16 @@ impl Cache {
         self.call_read(|core, store| Box::pin(async move { core.d365meta_cache_cache().call_list_versions(store).await })).await
     }
 
+    /// A cached version with its modules: by modules hash (or a prefix of at least 8 characters),
+    /// else the version of the environment in `options.base_url`, else that of the latest sync.
+    pub async fn get_version(&mut self, modules_hash: Option<&str>, options: ReadOptions) -> anyhow::Result<VersionDetails> {
+        let hash = modules_hash.map(str::to_owned);
+        self.call_read(move |core, store| {
+            Box::pin(async move { core.d365meta_cache_cache().call_get_version(store, hash.as_deref(), &options).await })
+        })
+        .await
+    }
+
     /// Syncs the environment at `base_url`.
     pub async fn sync(&mut self, base_url: &str, options: SyncOptions) -> anyhow::Result<SyncReport> {
         self.with_environment(base_url, |core, store, env| {

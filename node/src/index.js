@@ -151,6 +151,11 @@ export class Cache {
     return this.#call('listEnvironments', [], { reading: true });
   }
 
+  /** A cached version with its modules: by modules hash (or a prefix of 8 or more), else the version of `read.base_url`, else the latest. */
+  getVersion(modulesHash = null, options) {
+    return this.#call('getVersion', [modulesHash ?? undefined, readOptions(options)], { reading: true });
+  }
+
   listVersions() {
     return this.#call('listVersions', [], { reading: true });
   }

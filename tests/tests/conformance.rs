@@ -99,6 +99,10 @@ async fn run(cache: &mut Cache, step: &Json, urls: &[String]) -> Result<Json, St
             let options = read_options(&step["options"], urls);
             cache.history(options.base_url.as_deref(), step["limit"].as_u64().unwrap() as u32).await.map(json)
         }
+        "get-version" => {
+            let hash = text(&step["modules_hash"]);
+            cache.get_version(hash.as_deref(), read_options(&step["options"], urls)).await.map(json)
+        }
         other => panic!("the scenario calls {other}, which this driver does not know"),
     };
     answer.map_err(|e| name_of(&core_error(&e).kind))

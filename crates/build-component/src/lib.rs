@@ -21,8 +21,14 @@ pub fn build(package: &str, lib_name: &str, profile: &str, file_name: &str, watc
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = workspace_root(&manifest_dir);
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    // Relative to the building crate, as cargo resolves them: an absolute path would outlive the
+    // checkout. Two checkouts sharing a target directory (a CI clone beside a working copy) share
+    // this build script's unit, and absolute paths recorded by one would have the other watch the
+    // wrong tree and embed a stale component.
+    let up = manifest_dir.strip_prefix(&root).map(|rel| rel.components().count()).unwrap_or(0);
+    let to_root: PathBuf = std::iter::repeat_n("..", up).collect();
     for path in watch.iter().chain(&["Cargo.toml", "Cargo.lock"]) {
-        println!("cargo:rerun-if-changed={}", root.join(path).display());
+        println!("cargo:rerun-if-changed={}", to_root.join(path).display());
     }
 
     // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out: the component gets a target directory
