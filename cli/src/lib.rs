@@ -5,6 +5,7 @@
 
 mod demo;
 mod logging;
+mod mcp;
 mod output;
 mod progress;
 mod read;
@@ -90,6 +91,8 @@ enum Command {
     Simulate(simulate::Args),
     /// Run the main job against simulated environments over real HTTP and show what it does.
     Demo(demo::Args),
+    /// Serve the cache to AI assistants and editors over the Model Context Protocol (stdio, or streamable HTTP with --http).
+    Mcp(mcp::Args),
     /// Write the core component (the WebAssembly this tool runs) to a file, for other hosts.
     ExportComponent(ExportArgs),
 }
@@ -112,6 +115,7 @@ impl Command {
             Command::Envs => "envs",
             Command::Simulate(_) => "simulate",
             Command::Demo(_) => "demo",
+            Command::Mcp(_) => "mcp",
             Command::ExportComponent(_) => "export-component",
         }
     }
@@ -194,6 +198,7 @@ async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         Command::Envs => read::envs(&ctx).await,
         Command::Simulate(args) => simulate::run(&ctx, args).await,
         Command::Demo(args) => demo::run(&ctx, args).await,
+        Command::Mcp(args) => mcp::run(&ctx, args).await,
         Command::ExportComponent(args) => export_component(&ctx, args),
     }
 }

@@ -43,6 +43,7 @@ impl From<Error> for CoreError {
     }
 }
 
+#[derive(Clone)]
 pub struct CacheOptions {
     pub database: PathBuf,
     /// `ReadOnly` for commands that only read: the file is never created or changed, and one the

@@ -8,33 +8,17 @@
 // Reports medians over the rounds and ratios to the floor; the machine is shared, so the ratios
 // are the figure, not the absolute times.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cache } from '../src/index.js';
-import { ROOT, proxy } from '../test/support.js';
+import { proxy } from '../test/support.js';
+import { asJson, option, releaseBuild, say } from './support.js';
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : Number(process.argv[i + 1]);
-};
-const rounds = arg('rounds', 3);
-const lookups = arg('lookups', 200);
-const asJson = process.argv.includes('--json');
-const say = (...a) => { if (!asJson) console.log(...a); };
-
-function cargo(args) {
-  const r = spawnSync(process.env.CARGO ?? 'cargo', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`cargo ${args.join(' ')} failed`);
-  return r.stdout;
-}
-const target = JSON.parse(cargo(['metadata', '--format-version', '1', '--no-deps'])).target_directory;
-say('building the release command line and lookup example…');
-cargo(['build', '--release', '--locked', '--quiet', '-p', 'd365meta-cli']);
-cargo(['build', '--release', '--locked', '--quiet', '-p', 'd365meta', '--example', 'lookup_latency']);
-const cli = join(target, 'release', 'd365meta');
-const lookupExample = join(target, 'release', 'examples', 'lookup_latency');
+const rounds = option('rounds', 3);
+const lookups = option('lookups', 200);
+const { cli, lookupExample } = releaseBuild();
 
 function run(command, args) {
   return new Promise((resolve, reject) => {
@@ -120,7 +104,7 @@ const names = ['CustomersV3', 'CustCustomerV3Entity'];
   await cache.close();
   results.nodeLookupUs = median(samples);
   results.lookupSamples = samples.length;
-  const rust = JSON.parse(await run(lookupExample, [join(scratch, 'rust-1.db'), baseUrl, String(perName), ...names]));
+  const rust = JSON.parse(await run(lookupExample, [join(scratch, 'rust-1.db'), baseUrl, String(perName), 'entity', ...names]));
   results.rustLookupUs = rust.median_us;
 }
 sim.kill('SIGINT');

@@ -117,11 +117,13 @@ export function contains(actual, expected) {
  * An HTTP server on loopback that passes requests on to `target`, unless `rule(request, n)` (n:
  * the 1-based count of requests so far) answers for it with one of:
  * `{ status, headers, body }`, `{ reset: true }` (the connection is destroyed before an answer),
- * or `{ cut: bytes }` (the target's answer is cut off after `bytes` bytes of body).
+ * `{ cut: bytes }` (the target's answer is cut off after `bytes` bytes of body), or `{ delay: ms }`
+ * (the request is passed on after `ms` milliseconds, as over a slow network).
  * Records each request's method, path and headers, and the most requests in flight at once.
  */
 export async function proxy(target, rule = () => null) {
   const seen = [];
+  let closed = false;
   let inFlight = 0;
   let maxInFlight = 0;
   const server = createServer(async (req, res) => {
@@ -137,6 +139,14 @@ export async function proxy(target, rule = () => null) {
         req.socket.destroy();
         return;
       }
+      if (fault?.delay) {
+        await new Promise((resolve) => { setTimeout(resolve, fault.delay); });
+        // The client may have given up meanwhile (a cancelled sync), and the proxy been closed.
+        if (closed || req.socket.destroyed) {
+          req.socket.destroy();
+          return;
+        }
+      }
       if (fault?.status) {
         res.writeHead(fault.status, fault.headers ?? {});
         res.end(fault.body ?? '');
@@ -144,7 +154,13 @@ export async function proxy(target, rule = () => null) {
       }
       const headers = { ...req.headers };
       delete headers.host;
-      const answer = await fetch(target + req.url, { method: req.method, headers, body: body.length ? body : undefined });
+      let answer;
+      try {
+        answer = await fetch(target + req.url, { method: req.method, headers, body: body.length ? body : undefined });
+      } catch {
+        req.socket.destroy(); // the target is gone: so is this answer
+        return;
+      }
       const bytes = Buffer.from(await answer.arrayBuffer());
       const out = {};
       answer.headers.forEach((v, k) => { if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(k)) out[k] = v; });
@@ -166,6 +182,10 @@ export async function proxy(target, rule = () => null) {
     url: `http://127.0.0.1:${port}`,
     seen,
     get maxInFlight() { return maxInFlight; },
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+    close: () => new Promise((resolve) => {
+      closed = true;
+      server.closeAllConnections();
+      server.close(resolve);
+    }),
   };
 }
