@@ -4,6 +4,7 @@
 //! input; 3 not found; 4 busy (another sync holds what this one needs); 130 cancelled (Ctrl-C).
 
 mod demo;
+mod diff;
 mod logging;
 mod mcp;
 mod output;
@@ -73,6 +74,8 @@ enum Command {
     Gc(sync::GcArgs),
     /// Remove an environment and its recorded syncs from the cache (gc then frees what only it used).
     Forget(sync::ForgetArgs),
+    /// What changed in the metadata between two environments or cached versions (from the cache alone).
+    Diff(diff::Args),
     /// Show a data entity or public entity (by name or entity set name), with its counterpart.
     Entity(read::EntityArgs),
     /// Show an enumeration and its members.
@@ -106,6 +109,7 @@ impl Command {
             Command::History(_) => "history",
             Command::Gc(_) => "gc",
             Command::Forget(_) => "forget",
+            Command::Diff(_) => "diff",
             Command::Entity(_) => "entity",
             Command::Enum(_) => "enum",
             Command::Action(_) => "action",
@@ -189,6 +193,7 @@ async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         Command::History(args) => sync::history(&ctx, args).await,
         Command::Gc(args) => sync::gc(&ctx, args).await,
         Command::Forget(args) => sync::forget(&ctx, args).await,
+        Command::Diff(args) => diff::run(&ctx, args).await,
         Command::Entity(args) => read::entity(&ctx, args).await,
         Command::Enum(args) => read::enumeration(&ctx, args).await,
         Command::Action(args) => read::action(&ctx, args).await,

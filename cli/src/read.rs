@@ -318,7 +318,7 @@ pub struct SearchArgs {
 }
 
 /// The kinds a user typed, each checked against WIT's names for them.
-fn parse_kinds(raw: &[String]) -> anyhow::Result<Vec<ObjectKind>> {
+pub fn parse_kinds(raw: &[String]) -> anyhow::Result<Vec<ObjectKind>> {
     const ALL: [ObjectKind; 5] =
         [ObjectKind::DataEntity, ObjectKind::PublicEntity, ObjectKind::Enumeration, ObjectKind::Action, ObjectKind::Property];
     raw.iter()

@@ -311,3 +311,47 @@ fn with_json_a_failure_prints_its_error_kind_and_message() {
     assert!(printed["error"]["message"].as_str().unwrap().contains("nothing is synced yet"), "{printed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn diff_prints_text_markdown_and_the_documented_json() {
+    let v1 = Dataset::generate(Scale::Tiny);
+    let (v2, evolution) = v1.evolve(5, 3);
+    let sim = Simulator::start(
+        "127.0.0.1".parse().unwrap(),
+        vec![EnvironmentSpec::new("old", Arc::new(v1)), EnvironmentSpec::new("new", Arc::new(v2))],
+    )
+    .await
+    .unwrap();
+    let dir = scratch("diff");
+    let db = dir.join("cache.db");
+    let (old, new) = (sim.env(0).base_url(), sim.env(1).base_url());
+    for url in [&old, &new] {
+        assert!(run(&db, &["sync", url]).await.status.success());
+    }
+    let out = json(&run(&db, &["diff", &old, &new, "--json"]).await);
+    for key in ["a", "b", "modules", "objects", "labels", "unchanged"] {
+        assert!(out.get(key).is_some(), "no {key} in {out}");
+    }
+    let changed = evolution.changed_public_entities[0].as_str();
+    let entity = out["objects"].as_array().unwrap().iter().find(|o| o["name"] == changed).expect("a changed entity");
+    assert_eq!(entity["kind"], "public-entity");
+    assert_eq!(entity["change"], "changed");
+    let first = &entity["changes"][0];
+    for key in ["part", "name", "change", "field", "old", "new", "breaking"] {
+        assert!(first.get(key).is_some(), "no {key} in {first}");
+    }
+    let removed = evolution.removed_public_entities[0].as_str();
+    let text = run(&db, &["diff", &old, &new]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(&format!("- public-entity {removed}  [breaking]")), "{text}");
+    assert!(text.contains(&format!("~ public-entity {changed}")), "{text}");
+    let markdown = run(&db, &["diff", &old, &new, "--format", "markdown", "--only", "breaking"]).await;
+    let markdown = String::from_utf8_lossy(&markdown.stdout);
+    assert!(markdown.starts_with("## Metadata changes"), "{markdown}");
+    assert!(markdown.contains(&format!("| - | public-entity | `{removed}` | removed | **yes** |")), "{markdown}");
+    let bad = run(&db, &["diff", &old, "not-a-hash!"]).await;
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let unknown = run(&db, &["diff", &old, "http://127.0.0.1:1"]).await;
+    assert_eq!(unknown.status.code(), Some(3), "{}", stderr(&unknown));
+    sim.shutdown().await;
+}

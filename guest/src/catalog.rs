@@ -167,7 +167,7 @@ pub fn version_details(store: &dyn Store, modules_hash: Option<&str>, base_url: 
     Ok(details)
 }
 
-fn version_by_hash(store: &dyn Store, hash: &str) -> Result<i64> {
+pub fn version_by_hash(store: &dyn Store, hash: &str) -> Result<i64> {
     let prefix = hash.trim().to_ascii_lowercase();
     if prefix.len() < MIN_HASH_PREFIX || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::invalid_input(format!(

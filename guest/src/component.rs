@@ -75,6 +75,10 @@ impl Guest for Component {
         offline(|ctx| crate::catalog::list_versions(ctx.store))
     }
 
+    fn diff(a: DiffSide, b: DiffSide, options: DiffOptions) -> Result<MetadataDiff, Error> {
+        offline(|ctx| crate::read::diff::diff(ctx.store, &a, &b, &options))
+    }
+
     fn get_version(modules_hash: Option<String>, options: ReadOptions) -> Result<VersionDetails, Error> {
         offline(|ctx| crate::catalog::version_details(ctx.store, modules_hash.as_deref(), options.base_url.as_deref()))
     }

@@ -167,6 +167,13 @@ impl Cache {
         .await
     }
 
+    /// What changed in the metadata from `a` to `b` (environments or cached versions), from the
+    /// cache alone.
+    pub async fn diff(&mut self, a: DiffSide, b: DiffSide, options: DiffOptions) -> anyhow::Result<MetadataDiff> {
+        self.call_read(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_diff(store, &a, &b, &options).await }))
+            .await
+    }
+
     /// Syncs the environment at `base_url`.
     pub async fn sync(&mut self, base_url: &str, options: SyncOptions) -> anyhow::Result<SyncReport> {
         self.with_environment(base_url, |core, store, env| {

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bindings;
 pub mod cache;
 pub mod cancel;
+pub mod diff_text;
 pub mod imports;
 pub mod paths;
 pub mod policy;

@@ -143,6 +143,30 @@ pub struct CompareArgs {
     pub b: String,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiffArgs {
+    /// The old side: an environment's base URL, or a cached version's modules hash (8 or more
+    /// characters).
+    pub a: String,
+    /// The new side, named the same way.
+    pub b: String,
+    /// Only changes of these kinds (action: changes of actions and their parameters; property: of
+    /// properties and keys); all when omitted.
+    #[serde(default)]
+    pub kinds: Vec<Kind>,
+    /// Only this entity (public entity, entity set or data entity name) and its counterpart.
+    pub entity: Option<String>,
+    /// Only what breaks an integration: removed entities, properties, actions, members; changed
+    /// keys and types; properties made mandatory or not editable; entities made read-only or
+    /// taken out of OData or data management.
+    #[serde(default)]
+    pub only_breaking: bool,
+    /// Also label texts that changed, in these languages (both sides must cover them).
+    #[serde(default)]
+    pub label_languages: Vec<String>,
+}
+
 /// How a sync brings metadata in.
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -3,7 +3,8 @@
 
 use d365meta::bindings::name_of;
 use d365meta::cache::{
-    EntityLookup, EnumerationLookup, EnvironmentInfo, LabelLookup, ModuleDiff, SearchResults, Stats, SyncReport, SyncRun, VersionDetails,
+    EntityLookup, EnumerationLookup, EnvironmentInfo, LabelLookup, MetadataDiff, ModuleDiff, SearchResults, Stats, SyncReport, SyncRun,
+    VersionDetails,
 };
 use serde_json::Value as Json;
 use std::fmt::Write as _;
@@ -211,4 +212,10 @@ pub fn stats(s: &Stats) -> String {
         let _ = writeln!(out, "- {}: {counts}", e.base_url);
     }
     out
+}
+
+/// A diff as text, the command line's rendering: both sides named by their version.
+pub fn diff(d: &MetadataDiff) -> String {
+    let (a, b) = (d.a.modules_hash.as_str(), d.b.modules_hash.as_str());
+    d365meta::diff_text::text(d, (&a[..a.len().min(12)], &b[..b.len().min(12)]))
 }

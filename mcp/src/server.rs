@@ -12,7 +12,8 @@ use crate::args::*;
 use crate::engine::{Engine, Failure, JobState, d365meta_json};
 use crate::render;
 use d365meta::cache::{
-    ErrorKind, LabelLanguages, LabelLookup, ObjectKind, ReadOptions, SearchFilters, SearchQuery, Strategy as CoreStrategy, SyncOptions,
+    DiffOptions, DiffSide, ErrorKind, LabelLanguages, LabelLookup, ObjectKind, ReadOptions, SearchFilters, SearchQuery,
+    Strategy as CoreStrategy, SyncOptions,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -267,6 +268,32 @@ impl Server {
                     let text = render::comparison(&va, &vb, &diff);
                     (out, text)
                 }),
+        )
+    }
+
+    #[tool(
+        description = "What changed in the metadata between two versions, each an environment's base URL or a cached modules hash: modules, data entities, public entities and enumerations added, removed or changed, and inside a changed one its properties (type, key, mandatory, editable, label), navigation properties and constraints, property groups, actions and parameters, enumeration members; each change marked breaking when it breaks an integration. Answers from the cache alone.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn diff(&self, Parameters(Args(a)): Parameters<Args<DiffArgs>>) -> Result<CallToolResult, McpError> {
+        for (argument, value) in [("a", &a.a), ("b", &a.b)] {
+            if let Err(message) = check_environment(Some(value.as_str()).filter(|v| v.contains("://"))) {
+                return invalid(argument, message);
+            }
+        }
+        let side = |s: &str| if s.contains("://") { DiffSide::Environment(s.to_owned()) } else { DiffSide::Version(s.to_owned()) };
+        let (side_a, side_b) = (side(&a.a), side(&a.b));
+        let options = DiffOptions {
+            kinds: a.kinds.into_iter().map(object_kind).collect(),
+            entity: a.entity,
+            only_breaking: a.only_breaking,
+            label_languages: a.label_languages,
+        };
+        respond(
+            self.engine
+                .read(move |cache| Box::pin(async move { cache.diff(side_a, side_b, options).await }))
+                .await
+                .map(|r| (d365meta_json(&r), render::diff(&r))),
         )
     }
 

@@ -156,6 +156,16 @@ export class Cache {
     return this.#call('getVersion', [modulesHash ?? undefined, readOptions(options)], { reading: true });
   }
 
+  /**
+   * What changed in the metadata from `a` to `b`, each a base URL or a modules hash (8 or more
+   * characters). `options`: `kinds`, `entity`, `only_breaking`, `label_languages`.
+   */
+  diff(a, b, options = {}) {
+    const side = (s) => (s.includes('://') ? { kind: 'environment', value: s } : { kind: 'version', value: s });
+    const all = { kinds: [], entity: null, only_breaking: false, label_languages: [], ...options };
+    return this.#call('diff', [toWit(side(a)), toWit(side(b)), toWit(all)], { reading: true });
+  }
+
   listVersions() {
     return this.#call('listVersions', [], { reading: true });
   }

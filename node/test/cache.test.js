@@ -3,10 +3,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cache } from '../src/index.js';
-import { rejection, scratch, simulate } from './support.js';
+import { PATHS, rejection, scratch, simulate } from './support.js';
 
 let sim;
 before(async () => {
@@ -90,4 +91,20 @@ test('a closed cache says so', async (t) => {
   const e = await rejection(cache.listEnvironments());
   assert.equal(e.kind, 'invalid-input');
   assert.match(e.message, /closed/);
+});
+
+test('diff answers as the command line does, from the same cache', async (t) => {
+  const dir = place(t);
+  const evolved = await simulate(['--scale', 'tiny', '--environments', '2', '--newer', '1'], 2);
+  t.after(() => evolved.stop());
+  const cache = await Cache.open(dir.db, { logLevel: 'error' });
+  await cache.sync(evolved.urls[0]);
+  await cache.sync(evolved.urls[1]);
+  const diff = await cache.diff(evolved.urls[0], evolved.urls[1]);
+  const breaking = await cache.diff(evolved.urls[0], diff.b.modules_hash.slice(0, 10), { only_breaking: true });
+  await cache.close();
+  assert.ok(diff.objects.length > 0 && diff.modules.changed.length > 0, JSON.stringify(diff).slice(0, 300));
+  assert.ok(breaking.objects.every((o) => o.breaking));
+  const cli = JSON.parse(execFileSync(PATHS.cli, ['--cache', dir.db, '--json', 'diff', evolved.urls[0], evolved.urls[1]], { encoding: 'utf8' }));
+  assert.deepEqual(diff, cli);
 });

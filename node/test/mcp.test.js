@@ -12,7 +12,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { PATHS, proxy, scratch, simulate } from './support.js';
 
 const TOOLS = [
-  'compare_versions', 'get_entity', 'get_enumeration', 'get_labels', 'get_stats', 'get_version',
+  'compare_versions', 'diff', 'get_entity', 'get_enumeration', 'get_labels', 'get_stats', 'get_version',
   'list_environments', 'search', 'sync', 'sync_cancel', 'sync_history', 'sync_status',
 ];
 const READ_TOOLS = TOOLS.filter((name) => !['sync', 'sync_cancel'].includes(name));
@@ -197,6 +197,10 @@ describe('over stdio', () => {
     const same = await call(client, 'compare_versions', { a: env.url, b: version.modules_hash });
     assert.equal(same.same_version, true);
     assert.deepEqual([same.added.length, same.removed.length, same.changed.length], [0, 0, 0]);
+    const diff = await call(client, 'diff', { a: env.url, b: version.modules_hash.slice(0, 10), only_breaking: true });
+    assert.deepEqual(diff.objects, []);
+    assert.ok(diff.unchanged > 0);
+    assert.equal(diff.a.modules_hash, diff.b.modules_hash);
   });
 
   test('resources: the environment list, and entities and enumerations by URI', async () => {
@@ -232,6 +236,8 @@ describe('over stdio', () => {
       ['sync', { environment: env.url, strategy: 'fastest' }, 'strategy'],
       ['sync_status', { handle: 'sync-999' }, 'handle'],
       ['compare_versions', { a: 'http://', b: 'abc' }, 'a'],
+      ['diff', { a: 'ftp://x', b: 'abc' }, 'a'],
+      ['diff', { a: 'abcdef12', b: 'abcdef13', only_breaking: 'yes' }, 'only_breaking'],
     ];
     for (const [tool, args, argument] of cases) {
       const { error, text } = await failure(client, tool, args);

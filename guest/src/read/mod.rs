@@ -1,6 +1,7 @@
-//! Reading the cache: lookups, labels, search and statistics. Reads are pure: they never call the
-//! environment and never write.
+//! Reading the cache: lookups, labels, search, statistics and differences. Reads are pure: they
+//! never call the environment and never write.
 
+pub mod diff;
 pub mod entities;
 pub mod environment;
 pub mod labels;
