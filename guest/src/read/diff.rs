@@ -62,34 +62,37 @@ struct Pair {
     b: Option<i64>,
 }
 
-/// The objects whose ids differ, found in SQL: nothing equal is read.
+/// The objects whose ids differ, found in SQL: nothing equal is read. Each side's objects that the
+/// other side lacks by id (integer sets, which SQLite compares faster than names), then paired by
+/// kind and name (ignoring case, as every lookup finds them).
 fn differing(store: &dyn Store, a: i64, b: i64) -> Result<(Vec<Pair>, u64)> {
-    let rows = query_map(
-        store,
-        // Names are compared as the index orders them (ignoring case), as every lookup finds them.
-        "SELECT x.kind, x.name, x.object_id, y.object_id FROM snapshot_objects x
-         LEFT JOIN snapshot_objects y INDEXED BY snapshot_objects_by_name
-           ON y.snapshot_id = ?2 AND y.kind = x.kind AND y.name = x.name COLLATE NOCASE
-         WHERE x.snapshot_id = ?1 AND y.object_id IS NOT x.object_id
-         UNION ALL
-         SELECT y.kind, y.name, NULL, y.object_id FROM snapshot_objects y
-         WHERE y.snapshot_id = ?2 AND NOT EXISTS (
-           SELECT 1 FROM snapshot_objects x INDEXED BY snapshot_objects_by_name
-           WHERE x.snapshot_id = ?1 AND x.kind = y.kind AND x.name = y.name COLLATE NOCASE)",
-        &params![a, b],
-        |r| Ok((r.text(0)?, r.text(1)?, r.opt_int(2)?, r.opt_int(3)?)),
-    )?;
+    let only_in = |this: i64, other: i64| {
+        query_map(
+            store,
+            "SELECT kind, name, object_id FROM snapshot_objects WHERE snapshot_id = ?1
+             AND object_id NOT IN (SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?2)",
+            &params![this, other],
+            |r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)),
+        )
+    };
+    let (in_a, in_b) = (only_in(a, b)?, only_in(b, a)?);
     let total_a = query_opt(store, "SELECT COUNT(*) FROM snapshot_objects WHERE snapshot_id = ?1", &params![a], |r| r.int(0))?.unwrap_or(0);
-    let mut pairs = Vec::with_capacity(rows.len());
-    let mut differing_in_a = 0;
-    for (kind, name, a, b) in rows {
-        let kind = Kind::parse(&kind).ok_or_else(|| Error::internal(format!("an object of unknown kind {kind:?}")))?;
-        if a.is_some() {
-            differing_in_a += 1;
+    let unchanged = u64::try_from(total_a - in_a.len() as i64).unwrap_or(0);
+    let mut pairs: BTreeMap<(Kind, String), Pair> = BTreeMap::new();
+    for (side_is_a, rows) in [(true, in_a), (false, in_b)] {
+        for (kind, name, object_id) in rows {
+            let kind = Kind::parse(&kind).ok_or_else(|| Error::internal(format!("an object of unknown kind {kind:?}")))?;
+            let pair =
+                pairs.entry((kind, name.to_ascii_lowercase())).or_insert_with(|| Pair { kind, name: name.clone(), a: None, b: None });
+            if side_is_a {
+                pair.a = Some(object_id);
+            } else {
+                pair.b = Some(object_id);
+                pair.name = name;
+            }
         }
-        pairs.push(Pair { kind, name, a, b });
     }
-    Ok((pairs, u64::try_from(total_a - differing_in_a).unwrap_or(0)))
+    Ok((pairs.into_values().collect(), unchanged))
 }
 
 /// An object read back, of either kind.
@@ -144,13 +147,24 @@ pub fn diff(store: &dyn Store, a: &DiffSide, b: &DiffSide, options: &DiffOptions
     };
 
     let filter = Filter::new(options);
+    let pairs: Vec<Pair> = pairs.into_iter().filter(|p| filter.reads(p.kind)).collect();
+    // Public entities, the bulk of what differs, are read together.
+    let public_ids: Vec<i64> = pairs.iter().filter(|p| p.kind == Kind::PublicEntity).flat_map(|p| [p.a, p.b]).flatten().collect();
+    let public = entities::public_entities(store, &public_ids)?;
+    let read = |kind: Kind, object_id: i64| -> Result<Object> {
+        match kind {
+            Kind::PublicEntity => public
+                .get(&object_id)
+                .cloned()
+                .map(Object::Public)
+                .ok_or_else(|| Error::internal(format!("public-entity object {object_id} is referenced but not stored"))),
+            _ => read(store, kind, object_id),
+        }
+    };
     let mut objects = Vec::new();
     for pair in pairs {
-        if !filter.reads(pair.kind) {
-            continue;
-        }
-        let old = pair.a.map(|id| read(store, pair.kind, id)).transpose()?;
-        let new = pair.b.map(|id| read(store, pair.kind, id)).transpose()?;
+        let old = pair.a.map(|id| read(pair.kind, id)).transpose()?;
+        let new = pair.b.map(|id| read(pair.kind, id)).transpose()?;
         if let Some(entity) = &options.entity
             && !old.iter().chain(new.iter()).any(|o| belongs_to(o, entity))
         {

@@ -6,6 +6,7 @@ use crate::metadata::*;
 use crate::params;
 use crate::ports::Store;
 use crate::sql::{Row, query_map, query_opt};
+use std::collections::BTreeMap;
 
 /// Finds an object of `kind` by name, ignoring case (an exact-case match wins).
 pub fn find(store: &dyn Store, scope: &Scope, kind: Kind, name: &str) -> Result<Option<i64>> {
@@ -84,105 +85,200 @@ pub fn data_entity(store: &dyn Store, object_id: i64) -> Result<Option<DataEntit
 }
 
 pub fn public_entity(store: &dyn Store, object_id: i64) -> Result<Option<PublicEntity>> {
-    let Some(mut entity) = query_opt(
+    Ok(read_public_entities(store, "?1", &params![object_id])?.remove(&object_id))
+}
+
+/// Public entities by object id, read whole with one statement per table for all of them: a diff
+/// reads hundreds at once, where a statement per table per entity would cost as much again.
+pub fn public_entities(store: &dyn Store, object_ids: &[i64]) -> Result<BTreeMap<i64, PublicEntity>> {
+    if object_ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    // Integers from the database itself, written as literals: one statement whatever their number.
+    let list = object_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    read_public_entities(store, &list, &[])
+}
+
+/// Reads the public entities whose object ids are `ids` (an SQL list: `?1` or literals) with `params`.
+fn read_public_entities(store: &dyn Store, ids: &str, params: &[crate::ports::Value]) -> Result<BTreeMap<i64, PublicEntity>> {
+    let mut entities: BTreeMap<i64, PublicEntity> = query_map(
         store,
-        "SELECT name, entity_set_name, label_id, is_read_only, configuration_enabled FROM public_entities WHERE object_id = ?1",
-        &params![object_id],
+        &format!("SELECT object_id, name, entity_set_name, label_id, is_read_only, configuration_enabled FROM public_entities WHERE object_id IN ({ids})"),
+        params,
         |r| {
-            Ok(PublicEntity {
-                label: None,
-                name: r.text(0)?,
-                entity_set_name: r.opt_text(1)?,
-                label_id: r.opt_text(2)?,
-                is_read_only: r.bool(3)?,
-                configuration_enabled: r.bool(4)?,
-                properties: vec![],
-                navigation_properties: vec![],
-                property_groups: vec![],
-                actions: vec![],
-            })
+            Ok((
+                r.int(0)?,
+                PublicEntity {
+                    label: None,
+                    name: r.text(1)?,
+                    entity_set_name: r.opt_text(2)?,
+                    label_id: r.opt_text(3)?,
+                    is_read_only: r.bool(4)?,
+                    configuration_enabled: r.bool(5)?,
+                    properties: vec![],
+                    navigation_properties: vec![],
+                    property_groups: vec![],
+                    actions: vec![],
+                },
+            ))
         },
     )?
-    else {
-        return Ok(None);
-    };
-    let id = params![object_id];
-    entity.properties = query_map(
+    .into_iter()
+    .collect();
+    if entities.is_empty() {
+        return Ok(entities);
+    }
+    for (id, property) in query_map(
         store,
-        "SELECT name, type_name, data_type, label_id, is_key, is_mandatory, configuration_enabled, allow_edit, allow_edit_on_create,
-                is_dimension, dimension_relation, is_dynamic_dimension, dimension_legal_entity_property, dimension_type_property
-         FROM entity_properties WHERE object_id = ?1 ORDER BY position",
-        &id,
+        &format!(
+            "SELECT object_id, name, type_name, data_type, label_id, is_key, is_mandatory, configuration_enabled, allow_edit, allow_edit_on_create,
+                    is_dimension, dimension_relation, is_dynamic_dimension, dimension_legal_entity_property, dimension_type_property
+             FROM entity_properties WHERE object_id IN ({ids}) ORDER BY object_id, position"
+        ),
+        params,
         |r| {
-            Ok(Property {
-                label: None,
-                name: r.text(0)?,
-                type_name: r.opt_text(1)?,
-                data_type: r.opt_text(2)?,
-                label_id: r.opt_text(3)?,
-                is_key: r.bool(4)?,
-                is_mandatory: r.bool(5)?,
-                configuration_enabled: r.bool(6)?,
-                allow_edit: r.bool(7)?,
-                allow_edit_on_create: r.bool(8)?,
-                is_dimension: r.bool(9)?,
-                dimension_relation: r.opt_text(10)?,
-                is_dynamic_dimension: r.bool(11)?,
-                dimension_legal_entity_property: r.opt_text(12)?,
-                dimension_type_property: r.opt_text(13)?,
-            })
+            Ok((
+                r.int(0)?,
+                Property {
+                    label: None,
+                    name: r.text(1)?,
+                    type_name: r.opt_text(2)?,
+                    data_type: r.opt_text(3)?,
+                    label_id: r.opt_text(4)?,
+                    is_key: r.bool(5)?,
+                    is_mandatory: r.bool(6)?,
+                    configuration_enabled: r.bool(7)?,
+                    allow_edit: r.bool(8)?,
+                    allow_edit_on_create: r.bool(9)?,
+                    is_dimension: r.bool(10)?,
+                    dimension_relation: r.opt_text(11)?,
+                    is_dynamic_dimension: r.bool(12)?,
+                    dimension_legal_entity_property: r.opt_text(13)?,
+                    dimension_type_property: r.opt_text(14)?,
+                },
+            ))
         },
-    )?;
+    )? {
+        if let Some(e) = entities.get_mut(&id) {
+            e.properties.push(property);
+        }
+    }
     let mut constraints = query_map(
         store,
-        "SELECT navigation_position, kind, property, referenced_property, related_property, value, value_str
-         FROM navigation_constraints WHERE object_id = ?1 ORDER BY navigation_position, position",
-        &id,
+        &format!(
+            "SELECT object_id, navigation_position, kind, property, referenced_property, related_property, value, value_str
+             FROM navigation_constraints WHERE object_id IN ({ids}) ORDER BY object_id, navigation_position, position"
+        ),
+        params,
         |r| {
-            let kind = r.text(1)?;
-            let constraint = Constraint::from_columns(&kind, r.opt_text(2)?, r.opt_text(3)?, r.opt_text(4)?, r.opt_int(5)?, r.opt_text(6)?);
-            Ok((r.int(0)?, constraint))
+            let kind = r.text(2)?;
+            let constraint = Constraint::from_columns(&kind, r.opt_text(3)?, r.opt_text(4)?, r.opt_text(5)?, r.opt_int(6)?, r.opt_text(7)?);
+            Ok(((r.int(0)?, r.int(1)?), constraint))
         },
     )?
     .into_iter()
     .peekable();
-    entity.navigation_properties = query_map(
+    for (id, position, mut nav) in query_map(
         store,
-        "SELECT position, name, related_entity, related_relation_name, cardinality FROM navigation_properties WHERE object_id = ?1 ORDER BY position",
-        &id,
-        |r| Ok((r.int(0)?, NavigationProperty { name: r.text(1)?, related_entity: r.opt_text(2)?, related_relation_name: r.opt_text(3)?, cardinality: r.opt_text(4)?, constraints: vec![] })),
-    )?
-    .into_iter()
-    .map(|(position, mut nav)| {
-        while let Some((_, c)) = constraints.next_if(|(p, _)| *p == position) {
+        &format!(
+            "SELECT object_id, position, name, related_entity, related_relation_name, cardinality FROM navigation_properties
+             WHERE object_id IN ({ids}) ORDER BY object_id, position"
+        ),
+        params,
+        |r| {
+            Ok((
+                r.int(0)?,
+                r.int(1)?,
+                NavigationProperty {
+                    name: r.text(2)?,
+                    related_entity: r.opt_text(3)?,
+                    related_relation_name: r.opt_text(4)?,
+                    cardinality: r.opt_text(5)?,
+                    constraints: vec![],
+                },
+            ))
+        },
+    )? {
+        // Constraints come in the same order as their navigation properties; any of an id or
+        // position before this one belongs to no navigation property that was read.
+        while constraints.next_if(|(key, _)| *key < (id, position)).is_some() {}
+        while let Some((_, c)) = constraints.next_if(|(key, _)| *key == (id, position)) {
             nav.constraints.push(c);
         }
-        nav
-    })
-    .collect();
+        if let Some(e) = entities.get_mut(&id) {
+            e.navigation_properties.push(nav);
+        }
+    }
     let mut members = query_map(
         store,
-        "SELECT group_position, property_name FROM property_group_members WHERE object_id = ?1 ORDER BY group_position, position",
-        &id,
-        |r| Ok((r.int(0)?, r.text(1)?)),
+        &format!(
+            "SELECT object_id, group_position, property_name FROM property_group_members WHERE object_id IN ({ids})
+             ORDER BY object_id, group_position, position"
+        ),
+        params,
+        |r| Ok(((r.int(0)?, r.int(1)?), r.text(2)?)),
     )?
     .into_iter()
     .peekable();
-    entity.property_groups =
-        query_map(store, "SELECT position, name FROM property_groups WHERE object_id = ?1 ORDER BY position", &id, |r| {
-            Ok((r.int(0)?, r.text(1)?))
-        })?
-        .into_iter()
-        .map(|(position, name)| {
-            let mut properties = Vec::new();
-            while let Some((_, m)) = members.next_if(|(p, _)| *p == position) {
-                properties.push(m);
-            }
-            PropertyGroup { name, properties }
-        })
-        .collect();
-    entity.actions = actions_of(store, object_id, &entity.name)?;
-    Ok(Some(entity))
+    for (id, position, name) in query_map(
+        store,
+        &format!("SELECT object_id, position, name FROM property_groups WHERE object_id IN ({ids}) ORDER BY object_id, position"),
+        params,
+        |r| Ok((r.int(0)?, r.int(1)?, r.text(2)?)),
+    )? {
+        while members.next_if(|(key, _)| *key < (id, position)).is_some() {}
+        let mut properties = Vec::new();
+        while let Some((_, m)) = members.next_if(|(key, _)| *key == (id, position)) {
+            properties.push(m);
+        }
+        if let Some(e) = entities.get_mut(&id) {
+            e.property_groups.push(PropertyGroup { name, properties });
+        }
+    }
+    let mut parameters = query_map(
+        store,
+        &format!(
+            "SELECT object_id, action_position, name, type_name, is_collection FROM action_parameters WHERE object_id IN ({ids})
+             ORDER BY object_id, action_position, position"
+        ),
+        params,
+        |r| Ok(((r.int(0)?, r.int(1)?), ActionParameter { name: r.text(2)?, type_name: r.opt_text(3)?, is_collection: r.bool(4)? })),
+    )?
+    .into_iter()
+    .peekable();
+    let actions = query_map(
+        store,
+        &format!(
+            "SELECT object_id, position, name, binding_kind, field_lookup, returns, return_type_name, return_is_collection
+             FROM entity_actions WHERE object_id IN ({ids}) ORDER BY object_id, position"
+        ),
+        params,
+        |r| {
+            let returns = r.bool(5)?;
+            Ok((
+                r.int(0)?,
+                r.int(1)?,
+                r.text(2)?,
+                r.opt_text(3)?,
+                r.opt_text(4)?,
+                returns
+                    .then(|| -> Result<ActionType> { Ok(ActionType { type_name: r.opt_text(6)?, is_collection: r.bool(7)? }) })
+                    .transpose()?,
+            ))
+        },
+    )?;
+    for (id, position, name, binding_kind, field_lookup, return_type) in actions {
+        while parameters.next_if(|(key, _)| *key < (id, position)).is_some() {}
+        let mut action_parameters = Vec::new();
+        while let Some((_, p)) = parameters.next_if(|(key, _)| *key == (id, position)) {
+            action_parameters.push(p);
+        }
+        if let Some(e) = entities.get_mut(&id) {
+            let entity = e.name.clone();
+            e.actions.push(Action { entity, name, binding_kind, field_lookup, parameters: action_parameters, return_type });
+        }
+    }
+    Ok(entities)
 }
 
 fn action_row(r: Row<'_>, entity: &str) -> Result<(i64, Action)> {
