@@ -63,6 +63,17 @@ fn check_environment(environment: Option<&str>) -> Result<(), String> {
     }
 }
 
+/// Checks the two sides of a comparison (`a` and `b`): each a modules hash, or a base URL that
+/// must be one.
+fn check_sides(a: &str, b: &str) -> Result<(), Result<CallToolResult, McpError>> {
+    for (argument, value) in [("a", a), ("b", b)] {
+        if let Err(message) = check_environment(Some(value).filter(|v| v.contains("://"))) {
+            return Err(invalid(argument, message));
+        }
+    }
+    Ok(())
+}
+
 macro_rules! check_environment {
     ($environment:expr) => {
         if let Err(message) = check_environment($environment) {
@@ -239,10 +250,8 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn compare_versions(&self, Parameters(Args(a)): Parameters<Args<CompareArgs>>) -> Result<CallToolResult, McpError> {
-        for (argument, value) in [("a", &a.a), ("b", &a.b)] {
-            if let Err(message) = check_environment(Some(value.as_str()).filter(|v| v.contains("://"))) {
-                return invalid(argument, message);
-            }
+        if let Err(refused) = check_sides(&a.a, &a.b) {
+            return refused;
         }
         let (hash_a, read_a) = version_selector(&a.a);
         let (hash_b, read_b) = version_selector(&a.b);
@@ -276,10 +285,8 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn diff(&self, Parameters(Args(a)): Parameters<Args<DiffArgs>>) -> Result<CallToolResult, McpError> {
-        for (argument, value) in [("a", &a.a), ("b", &a.b)] {
-            if let Err(message) = check_environment(Some(value.as_str()).filter(|v| v.contains("://"))) {
-                return invalid(argument, message);
-            }
+        if let Err(refused) = check_sides(&a.a, &a.b) {
+            return refused;
         }
         let side = |s: &str| if s.contains("://") { DiffSide::Environment(s.to_owned()) } else { DiffSide::Version(s.to_owned()) };
         let (side_a, side_b) = (side(&a.a), side(&a.b));

@@ -137,14 +137,8 @@ pub fn diff(store: &dyn Store, a: &DiffSide, b: &DiffSide, options: &DiffOptions
     }
     let modules =
         crate::modules::diff(&catalog::version_modules(store, side_a.version_id)?, &catalog::version_modules(store, side_b.version_id)?);
-    let (pairs, unchanged) =
-        if side_a.snapshot_id == side_b.snapshot_id { (Vec::new(), 0) } else { differing(store, side_a.snapshot_id, side_b.snapshot_id)? };
-    let unchanged = if side_a.snapshot_id == side_b.snapshot_id {
-        query_opt(store, "SELECT COUNT(*) FROM snapshot_objects WHERE snapshot_id = ?1", &params![side_a.snapshot_id], |r| r.int(0))?
-            .map_or(0, |n| u64::try_from(n).unwrap_or(0))
-    } else {
-        unchanged
-    };
+    // Two sides on one snapshot differ in nothing: every object counts as unchanged.
+    let (pairs, unchanged) = differing(store, side_a.snapshot_id, side_b.snapshot_id)?;
 
     let filter = Filter::new(options);
     let pairs: Vec<Pair> = pairs.into_iter().filter(|p| filter.reads(p.kind)).collect();
@@ -181,14 +175,12 @@ pub fn diff(store: &dyn Store, a: &DiffSide, b: &DiffSide, options: &DiffOptions
     }
     objects.sort_by(|x, y| (x.kind.as_str(), x.name.to_ascii_lowercase()).cmp(&(y.kind.as_str(), y.name.to_ascii_lowercase())));
 
+    // A changed text breaks nothing: with only what breaks, no labels are compared.
     let mut labels = Vec::new();
-    if side_a.snapshot_id != side_b.snapshot_id {
+    if side_a.snapshot_id != side_b.snapshot_id && !options.only_breaking {
         for language in &options.label_languages {
             labels.extend(label_changes(store, side_a.snapshot_id, side_b.snapshot_id, language)?);
         }
-    }
-    if options.only_breaking {
-        labels.clear();
     }
     Ok(MetadataDiff { a: side_a.info, b: side_b.info, modules, objects, labels, unchanged })
 }
