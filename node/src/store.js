@@ -217,8 +217,11 @@ const inProcessLocks = new Set();
 
 /**
  * A held advisory lock. Locks are SQLite databases of their own beside the cache file, held with
- * an exclusive transaction: SQLite's file locks are the operating system's, so they are released
- * when the process ends however it ends, and two connections of one process exclude each other.
+ * an immediate transaction (SQLite's RESERVED lock): SQLite's file locks are the operating system's,
+ * so they are released when the process ends however it ends, and two connections of one process
+ * exclude each other. RESERVED, not EXCLUSIVE: taking EXCLUSIVE waits for every SHARED lock to go,
+ * and each contender holds SHARED while it tries, so two that try at once could both fail and leave
+ * the lock untaken; only one can ever hold RESERVED, and taking it ignores SHARED.
  */
 class Lock {
   #db;
@@ -243,6 +246,11 @@ class Lock {
   }
 }
 
+/** The file that holds the lock `name` of the cache at `databasePath`. */
+export function lockFile(databasePath, name) {
+  return `${databasePath}.node-locks/${createHash('sha256').update(name).digest('hex').slice(0, 24)}.lock`;
+}
+
 function tryLock(databasePath, name) {
   if (databasePath === ':memory:') {
     const key = `memory:${name}`;
@@ -250,12 +258,11 @@ function tryLock(databasePath, name) {
     inProcessLocks.add(key);
     return new Lock(null, key);
   }
-  const dir = `${databasePath}.node-locks`;
-  mkdirSync(dir, { recursive: true });
-  const file = `${dir}/${createHash('sha256').update(name).digest('hex').slice(0, 24)}.lock`;
+  const file = lockFile(databasePath, name);
+  mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file, { timeout: 0 });
   try {
-    db.exec('BEGIN EXCLUSIVE');
+    db.exec('BEGIN IMMEDIATE');
     return new Lock(db, null);
   } catch (e) {
     db.close();

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { Cache } from '../src/index.js';
+import { Store, lockFile } from '../src/store.js';
 import { PATHS, rejection, scratch, simulate } from './support.js';
 
 let sim;
@@ -14,6 +16,8 @@ before(async () => {
   sim = await simulate(['--scale', 'tiny', '--environments', '2'], 2);
 });
 after(() => sim.stop());
+
+const dispose = Symbol.dispose ?? Symbol.for('dispose');
 
 function place(t) {
   const dir = scratch('cache');
@@ -80,6 +84,29 @@ test('two caches on one file do not sync the same environment at once', async (t
   );
   const stats = await a.stats({ base_url: sim.urls[0] });
   assert.ok(stats.environments[0].counts.data_entities > 0);
+});
+
+test('a lease is taken while another contender is trying for it, and held against the next', (t) => {
+  const dir = place(t);
+  const store = new Store(dir.db);
+  t.after(() => store.close());
+  const { tryLock } = store.imports();
+  // Another process part-way through its own attempt holds SQLite's SHARED lock on the lock file;
+  // that must not keep this one from taking the lease (it did while leases were EXCLUSIVE, and two
+  // caches syncing one environment at once could both give up).
+  tryLock('sync:probe')[dispose]();
+  const contender = new Database(lockFile(dir.db, 'sync:probe'), { timeout: 0 });
+  contender.exec('BEGIN');
+  contender.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+  const lease = tryLock('sync:probe');
+  assert.ok(lease, 'taken while a contender holds SHARED');
+  contender.exec('ROLLBACK');
+  contender.close();
+  assert.equal(tryLock('sync:probe'), undefined, 'held against the next');
+  lease[dispose]();
+  const again = tryLock('sync:probe');
+  assert.ok(again, 'taken again once released');
+  again[dispose]();
 });
 
 test('a closed cache says so', async (t) => {
