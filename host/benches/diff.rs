@@ -76,29 +76,17 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let mut stmt = conn.prepare("SELECT snapshot_id FROM environments ORDER BY id")?;
         stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
     };
-    let conn = rusqlite::Connection::open(&db)?;
-    let timed_query = |sql: &str| -> anyhow::Result<(usize, Duration)> {
-        let started = Instant::now();
-        let mut stmt = conn.prepare(sql)?;
-        let n = stmt.query_map([snapshots[0], snapshots[1]], |r| r.get::<_, i64>(0))?.count();
-        Ok((n, started.elapsed()))
-    };
-    let (differ_rows, find_time) = timed_query(
-        "SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?1 AND object_id NOT IN (SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?2)
-         UNION ALL SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?2 AND object_id NOT IN (SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?1)",
-    )?;
-    let public_ids: Vec<i64> = {
-        let mut stmt = conn.prepare(
-            "SELECT object_id FROM snapshot_objects WHERE kind = 'public-entity' AND ((snapshot_id = ?1 AND object_id NOT IN (SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?2))
-             OR (snapshot_id = ?2 AND object_id NOT IN (SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?1)))",
-        )?;
-        stmt.query_map([snapshots[0], snapshots[1]], |r| r.get(0))?.collect::<Result<_, _>>()?
-    };
     let started = Instant::now();
-    let read = d365meta_guest::read::entities::public_entities(ctx.store, &public_ids)?;
+    let (pairs, _) = d365meta_guest::read::diff::differing(ctx.store, snapshots[0], snapshots[1])?;
+    let find_time = started.elapsed();
+    let public = pairs.iter().filter(|p| p.kind == d365meta_guest::metadata::Kind::PublicEntity);
+    let compared: Vec<(i64, i64)> = public.filter_map(|p| Some((p.a?, p.b?))).collect();
+    let started = Instant::now();
+    let read = d365meta_guest::read::entities::public_entities_to_compare(ctx.store, &compared)?;
     let read_time = started.elapsed();
+    let differ_rows = pairs.len();
     out.line(format!(
-        "core natively: finding the {differ_rows} differing objects {:.1} ms; reading the {} public entities among them {:.1} ms",
+        "core natively: finding the {differ_rows} differing objects {:.1} ms; reading the {} changed public entities among them to compare {:.1} ms",
         find_time.as_secs_f64() * 1e3,
         read.len(),
         read_time.as_secs_f64() * 1e3

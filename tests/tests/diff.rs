@@ -37,7 +37,8 @@ fn has(o: &ObjectChange, part: DiffPart, name: &str, change: ChangeKind, field: 
 struct Known {
     removed_property: (String, String),
     retyped: (String, String),
-    rekeyed: String,
+    /// The entity, and its key before and after (as the diff writes a key: names in order).
+    rekeyed: (String, String, String),
     not_editable: (String, String),
     removed_action: (String, String),
     new_parameter: (String, String),
@@ -67,8 +68,10 @@ fn change_by_hand(v2: &mut d365meta_simulator::Dataset, untouched: &BTreeSet<Str
 
     let i = take(v2, &|e| non_key(e).is_some());
     let p = non_key(&v2.public_entities[i]).unwrap();
+    let key = |e: &wire::PublicEntity| e.properties.iter().filter(|p| p.is_key).map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+    let old_key = key(&v2.public_entities[i]);
     v2.public_entities[i].properties[p].is_key = true;
-    let rekeyed = v2.public_entities[i].name.clone();
+    let rekeyed = (v2.public_entities[i].name.clone(), old_key, key(&v2.public_entities[i]));
 
     let i = take(v2, &|e| non_key(e).is_some());
     let p = non_key(&v2.public_entities[i]).unwrap();
@@ -171,7 +174,7 @@ async fn every_kind_of_change_is_found_and_nothing_else() {
     for entity in [
         &known.removed_property.0,
         &known.retyped.0,
-        &known.rekeyed,
+        &known.rekeyed.0,
         &known.not_editable.0,
         &known.removed_action.0,
         &known.new_parameter.0,
@@ -204,7 +207,14 @@ async fn every_kind_of_change_is_found_and_nothing_else() {
     let p = |name: &str| object(&diff, "public-entity", name);
     assert!(has(p(&known.removed_property.0), DiffPart::Property, &known.removed_property.1, ChangeKind::Removed, None, true));
     assert!(has(p(&known.retyped.0), DiffPart::Property, &known.retyped.1, ChangeKind::Changed, Some("type-name"), true));
-    assert!(has(p(&known.rekeyed), DiffPart::Key, &known.rekeyed, ChangeKind::Changed, Some("key"), true));
+    assert!(has(p(&known.rekeyed.0), DiffPart::Key, &known.rekeyed.0, ChangeKind::Changed, Some("key"), true));
+    // The whole key on each side, though only properties that differ are read to compare.
+    let rekeyed = p(&known.rekeyed.0).changes.iter().find(|c| c.part == DiffPart::Key).unwrap();
+    let key = |k: &str| (!k.is_empty()).then(|| k.to_owned());
+    assert_eq!((rekeyed.old.clone(), rekeyed.new.clone()), (key(&known.rekeyed.1), key(&known.rekeyed.2)));
+    let retyped = p(&known.retyped.0).changes.iter().find(|c| c.name == known.retyped.1).unwrap();
+    assert_eq!(retyped.new.as_deref(), Some("Edm.Guid"));
+    assert_eq!(p(&known.retyped.0).changes.len(), 1, "one property changed, and nothing else reported: {:?}", p(&known.retyped.0).changes);
     assert!(has(p(&known.not_editable.0), DiffPart::Property, &known.not_editable.1, ChangeKind::Changed, Some("allow-edit"), true));
     assert!(has(p(&known.removed_action.0), DiffPart::Action, &known.removed_action.1, ChangeKind::Removed, None, true));
     assert!(has(p(&known.new_parameter.0), DiffPart::Parameter, &known.new_parameter.1, ChangeKind::Added, None, true));

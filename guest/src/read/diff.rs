@@ -55,22 +55,23 @@ fn resolve(store: &dyn Store, side: &DiffSide) -> Result<Side> {
 }
 
 /// An object that is not the same on both sides: its object id on each side it is on.
-struct Pair {
-    kind: Kind,
-    name: String,
-    a: Option<i64>,
-    b: Option<i64>,
+pub struct Pair {
+    pub kind: Kind,
+    pub name: String,
+    pub a: Option<i64>,
+    pub b: Option<i64>,
 }
 
-/// The objects whose ids differ, found in SQL: nothing equal is read. Each side's objects that the
-/// other side lacks by id (integer sets, which SQLite compares faster than names), then paired by
-/// kind and name (ignoring case, as every lookup finds them).
-fn differing(store: &dyn Store, a: i64, b: i64) -> Result<(Vec<Pair>, u64)> {
+/// The objects of snapshots `a` and `b` whose ids differ, and how many of `a`'s are on both: found
+/// in SQL, so nothing equal is read. Each side's objects that the other side lacks by id (one index
+/// lookup each), then paired by kind and name (ignoring case, as every lookup finds them).
+pub fn differing(store: &dyn Store, a: i64, b: i64) -> Result<(Vec<Pair>, u64)> {
     let only_in = |this: i64, other: i64| {
         query_map(
             store,
-            "SELECT kind, name, object_id FROM snapshot_objects WHERE snapshot_id = ?1
-             AND object_id NOT IN (SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?2)",
+            "SELECT s.kind, s.name, s.object_id FROM snapshot_objects s WHERE s.snapshot_id = ?1
+             AND NOT EXISTS (SELECT 1 FROM snapshot_objects o INDEXED BY snapshot_objects_by_object
+                             WHERE o.object_id = s.object_id AND o.snapshot_id = ?2)",
             &params![this, other],
             |r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)),
         )
@@ -142,9 +143,13 @@ pub fn diff(store: &dyn Store, a: &DiffSide, b: &DiffSide, options: &DiffOptions
 
     let filter = Filter::new(options);
     let pairs: Vec<Pair> = pairs.into_iter().filter(|p| filter.reads(p.kind)).collect();
-    // Public entities, the bulk of what differs, are read together.
-    let public_ids: Vec<i64> = pairs.iter().filter(|p| p.kind == Kind::PublicEntity).flat_map(|p| [p.a, p.b]).flatten().collect();
-    let public = entities::public_entities(store, &public_ids)?;
+    // Public entities, the bulk of what differs, are read together: those on both sides as much as
+    // comparing them needs, those on one side whole.
+    let public_pairs = pairs.iter().filter(|p| p.kind == Kind::PublicEntity);
+    let compared: Vec<(i64, i64)> = public_pairs.clone().filter_map(|p| Some((p.a?, p.b?))).collect();
+    let one_sided: Vec<i64> = public_pairs.filter(|p| p.a.is_none() || p.b.is_none()).flat_map(|p| p.a.or(p.b)).collect();
+    let mut public = entities::public_entities_to_compare(store, &compared)?;
+    public.extend(entities::public_entities(store, &one_sided)?);
     let read = |kind: Kind, object_id: i64| -> Result<Object> {
         match kind {
             Kind::PublicEntity => public

@@ -85,7 +85,7 @@ pub fn data_entity(store: &dyn Store, object_id: i64) -> Result<Option<DataEntit
 }
 
 pub fn public_entity(store: &dyn Store, object_id: i64) -> Result<Option<PublicEntity>> {
-    Ok(read_public_entities(store, "?1", &params![object_id])?.remove(&object_id))
+    Ok(read_public_entities(store, "?1", &params![object_id], Properties::All)?.remove(&object_id))
 }
 
 /// Public entities by object id, read whole with one statement per table for all of them: a diff
@@ -94,13 +94,77 @@ pub fn public_entities(store: &dyn Store, object_ids: &[i64]) -> Result<BTreeMap
     if object_ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    // Integers from the database itself, written as literals: one statement whatever their number.
-    let list = object_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    read_public_entities(store, &list, &[])
+    read_public_entities(store, &id_list(object_ids), &[], Properties::All)
+}
+
+/// Both public entities of each pair `(a, b)`, to be compared with each other: whole, except that
+/// a property the other entity has at the same position with every field equal is left out (unless
+/// it is part of the key, which is compared whole). Properties are most of an entity's rows and few
+/// of them change between versions, so this reads a tenth of what reading the entities whole would.
+pub fn public_entities_to_compare(store: &dyn Store, pairs: &[(i64, i64)]) -> Result<BTreeMap<i64, PublicEntity>> {
+    let partners: BTreeMap<i64, i64> = pairs.iter().flat_map(|&(a, b)| [(a, b), (b, a)]).collect();
+    if partners.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let ids: Vec<i64> = partners.keys().copied().collect();
+    read_public_entities(store, &id_list(&ids), &[], Properties::DifferingFromPartner(&partners))
+}
+
+/// Integers from the database itself, written as an SQL list of literals: one statement whatever
+/// their number.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Which properties a batched read of public entities includes.
+enum Properties<'a> {
+    All,
+    /// Those that differ from the partner entity's (see [`public_entities_to_compare`]), and the keys.
+    DifferingFromPartner(&'a BTreeMap<i64, i64>),
+}
+
+impl Properties<'_> {
+    const COLUMNS: &'static str =
+        "e.object_id, e.name, e.type_name, e.data_type, e.label_id, e.is_key, e.is_mandatory, e.configuration_enabled,
+        e.allow_edit, e.allow_edit_on_create, e.is_dimension, e.dimension_relation, e.is_dynamic_dimension,
+        e.dimension_legal_entity_property, e.dimension_type_property";
+
+    fn query(&self, ids: &str) -> String {
+        let columns = Self::COLUMNS;
+        match self {
+            Properties::All => {
+                format!("SELECT {columns} FROM entity_properties e WHERE e.object_id IN ({ids}) ORDER BY e.object_id, e.position")
+            }
+            Properties::DifferingFromPartner(partners) => {
+                let values = partners.iter().map(|(id, other)| format!("({id},{other})")).collect::<Vec<_>>().join(",");
+                // The partner's row is found by its primary key (same position), so each property
+                // costs one lookup; a property that moved is read, and compared by name as any.
+                format!(
+                    "WITH partner(id, other) AS (VALUES {values})
+                     SELECT {columns} FROM partner p CROSS JOIN entity_properties e ON e.object_id = p.id
+                     WHERE e.is_key = 1 OR NOT EXISTS (
+                        SELECT 1 FROM entity_properties o WHERE o.object_id = p.other AND o.position = e.position
+                        AND o.name = e.name AND o.type_name IS e.type_name AND o.data_type IS e.data_type AND o.label_id IS e.label_id
+                        AND o.is_key = e.is_key AND o.is_mandatory = e.is_mandatory AND o.configuration_enabled = e.configuration_enabled
+                        AND o.allow_edit = e.allow_edit AND o.allow_edit_on_create = e.allow_edit_on_create
+                        AND o.is_dimension = e.is_dimension AND o.dimension_relation IS e.dimension_relation
+                        AND o.is_dynamic_dimension = e.is_dynamic_dimension
+                        AND o.dimension_legal_entity_property IS e.dimension_legal_entity_property
+                        AND o.dimension_type_property IS e.dimension_type_property)
+                     ORDER BY e.object_id, e.position"
+                )
+            }
+        }
+    }
 }
 
 /// Reads the public entities whose object ids are `ids` (an SQL list: `?1` or literals) with `params`.
-fn read_public_entities(store: &dyn Store, ids: &str, params: &[crate::ports::Value]) -> Result<BTreeMap<i64, PublicEntity>> {
+fn read_public_entities(
+    store: &dyn Store,
+    ids: &str,
+    params: &[crate::ports::Value],
+    properties: Properties<'_>,
+) -> Result<BTreeMap<i64, PublicEntity>> {
     let mut entities: BTreeMap<i64, PublicEntity> = query_map(
         store,
         &format!("SELECT object_id, name, entity_set_name, label_id, is_read_only, configuration_enabled FROM public_entities WHERE object_id IN ({ids})"),
@@ -128,37 +192,28 @@ fn read_public_entities(store: &dyn Store, ids: &str, params: &[crate::ports::Va
     if entities.is_empty() {
         return Ok(entities);
     }
-    for (id, property) in query_map(
-        store,
-        &format!(
-            "SELECT object_id, name, type_name, data_type, label_id, is_key, is_mandatory, configuration_enabled, allow_edit, allow_edit_on_create,
-                    is_dimension, dimension_relation, is_dynamic_dimension, dimension_legal_entity_property, dimension_type_property
-             FROM entity_properties WHERE object_id IN ({ids}) ORDER BY object_id, position"
-        ),
-        params,
-        |r| {
-            Ok((
-                r.int(0)?,
-                Property {
-                    label: None,
-                    name: r.text(1)?,
-                    type_name: r.opt_text(2)?,
-                    data_type: r.opt_text(3)?,
-                    label_id: r.opt_text(4)?,
-                    is_key: r.bool(5)?,
-                    is_mandatory: r.bool(6)?,
-                    configuration_enabled: r.bool(7)?,
-                    allow_edit: r.bool(8)?,
-                    allow_edit_on_create: r.bool(9)?,
-                    is_dimension: r.bool(10)?,
-                    dimension_relation: r.opt_text(11)?,
-                    is_dynamic_dimension: r.bool(12)?,
-                    dimension_legal_entity_property: r.opt_text(13)?,
-                    dimension_type_property: r.opt_text(14)?,
-                },
-            ))
-        },
-    )? {
+    for (id, property) in query_map(store, &properties.query(ids), params, |r| {
+        Ok((
+            r.int(0)?,
+            Property {
+                label: None,
+                name: r.text(1)?,
+                type_name: r.opt_text(2)?,
+                data_type: r.opt_text(3)?,
+                label_id: r.opt_text(4)?,
+                is_key: r.bool(5)?,
+                is_mandatory: r.bool(6)?,
+                configuration_enabled: r.bool(7)?,
+                allow_edit: r.bool(8)?,
+                allow_edit_on_create: r.bool(9)?,
+                is_dimension: r.bool(10)?,
+                dimension_relation: r.opt_text(11)?,
+                is_dynamic_dimension: r.bool(12)?,
+                dimension_legal_entity_property: r.opt_text(13)?,
+                dimension_type_property: r.opt_text(14)?,
+            },
+        ))
+    })? {
         if let Some(e) = entities.get_mut(&id) {
             e.properties.push(property);
         }
