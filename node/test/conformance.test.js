@@ -28,6 +28,7 @@ function run(cache, step, urls) {
     case 'get-stats': return cache.stats(readOptions(step.options, urls));
     case 'history': return cache.history(readOptions(step.options, urls), step.limit);
     case 'get-version': return cache.getVersion(step.modules_hash, readOptions(step.options, urls));
+    case 'diff': return cache.diff(url(step.a, urls), url(step.b, urls), step.options);
     default: throw new Error(`the scenario calls ${step.call}, which this driver does not know`);
   }
 }

@@ -5,7 +5,9 @@
 //! answers, field by field (node/test/conformance.test.js).
 
 use d365meta::bindings::name_of;
-use d365meta::cache::{Cache, LabelLanguages, ObjectKind, ReadOptions, SearchFilters, SearchQuery, Strategy, SyncOptions};
+use d365meta::cache::{
+    Cache, DiffOptions, DiffSide, LabelLanguages, ObjectKind, ReadOptions, SearchFilters, SearchQuery, Strategy, SyncOptions,
+};
 use d365meta_simulator::{Scale, Setup, Simulator, load_modules_file};
 use d365meta_tests::*;
 use serde_json::Value as Json;
@@ -15,6 +17,9 @@ fn scenario() -> Json {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/scenario.json");
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
+
+const OBJECT_KINDS: [ObjectKind; 5] =
+    [ObjectKind::DataEntity, ObjectKind::PublicEntity, ObjectKind::Enumeration, ObjectKind::Action, ObjectKind::Property];
 
 /// The case of `all` whose WIT name is `name`.
 fn case<T: serde::Serialize + Copy>(all: &[T], name: &str) -> T {
@@ -57,11 +62,10 @@ fn sync_options(v: &Json) -> SyncOptions {
 }
 
 fn search_query(v: &Json) -> SearchQuery {
-    let kinds = [ObjectKind::DataEntity, ObjectKind::PublicEntity, ObjectKind::Enumeration, ObjectKind::Action, ObjectKind::Property];
     let f = &v["filters"];
     SearchQuery {
         text: text(&v["text"]).unwrap(),
-        kinds: v["kinds"].as_array().unwrap().iter().map(|k| case(&kinds, k.as_str().unwrap())).collect(),
+        kinds: v["kinds"].as_array().unwrap().iter().map(|k| case(&OBJECT_KINDS, k.as_str().unwrap())).collect(),
         filters: SearchFilters {
             category: text(&f["category"]),
             read_only: f["read_only"].as_bool(),
@@ -71,6 +75,24 @@ fn search_query(v: &Json) -> SearchQuery {
         },
         limit: v["limit"].as_u64().unwrap() as u32,
         offset: v["offset"].as_u64().unwrap() as u32,
+    }
+}
+
+/// A side of a diff: a number is the simulator's environment of that number, a text with `://` a
+/// base URL, any other text a modules hash or its prefix.
+fn diff_side(v: &Json, urls: &[String]) -> DiffSide {
+    match v {
+        Json::String(s) if !s.contains("://") => DiffSide::Version(s.clone()),
+        _ => DiffSide::Environment(url(v, urls)),
+    }
+}
+
+fn diff_options(v: &Json) -> DiffOptions {
+    DiffOptions {
+        kinds: v["kinds"].as_array().unwrap().iter().map(|k| case(&OBJECT_KINDS, k.as_str().unwrap())).collect(),
+        entity: text(&v["entity"]),
+        only_breaking: v["only_breaking"].as_bool().unwrap(),
+        label_languages: strings(&v["label_languages"]),
     }
 }
 
@@ -102,6 +124,10 @@ async fn run(cache: &mut Cache, step: &Json, urls: &[String]) -> Result<Json, St
         "get-version" => {
             let hash = text(&step["modules_hash"]);
             cache.get_version(hash.as_deref(), read_options(&step["options"], urls)).await.map(json)
+        }
+        "diff" => {
+            let (a, b) = (diff_side(&step["a"], urls), diff_side(&step["b"], urls));
+            cache.diff(a, b, diff_options(&step["options"])).await.map(json)
         }
         other => panic!("the scenario calls {other}, which this driver does not know"),
     };
