@@ -355,3 +355,66 @@ async fn diff_prints_text_markdown_and_the_documented_json() {
     assert_eq!(unknown.status.code(), Some(3), "{}", stderr(&unknown));
     sim.shutdown().await;
 }
+
+/// The files a test must find unchanged: the database and what SQLite may keep beside it.
+fn snapshot_of(db: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    ["", "-wal", "-shm", "-journal", ".locks"]
+        .iter()
+        .map(|suffix| {
+            let mut path = db.as_os_str().to_owned();
+            path.push(suffix);
+            (suffix.to_string(), std::fs::read(PathBuf::from(path)).ok())
+        })
+        .collect()
+}
+
+fn application_id(db: &Path) -> i32 {
+    rusqlite::Connection::open(db).unwrap().query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn another_programs_database_is_refused_and_left_byte_for_byte() {
+    let dir = scratch("foreign");
+    // Another program's SQLite file, in rollback-journal mode; one marked with another id; and the
+    // cache the Python d365fo-client writes (in WAL mode).
+    let plain = dir.join("inventory.db");
+    rusqlite::Connection::open(&plain)
+        .unwrap()
+        .execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO items (name) VALUES ('bolt');")
+        .unwrap();
+    let marked = dir.join("marked.db");
+    rusqlite::Connection::open(&marked).unwrap().execute_batch("PRAGMA application_id = 1234;").unwrap();
+    let python = dir.join("metadata_v2.db");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/d365fo-client-cache/metadata_v2.db"), &python).unwrap();
+
+    for (db, why) in [
+        (&plain, "it holds tables of another program (items)"),
+        (&marked, "its header names another program (application id 0x000004d2)"),
+        (&python, "it holds tables of another program (action_parameters,"),
+    ] {
+        let before = snapshot_of(db);
+        for args in [&["sync", "http://127.0.0.1:9"][..], &["stats"], &["gc"], &["search", "customer"]] {
+            let out = d365meta(db, args);
+            assert_eq!(out.status.code(), Some(2), "{args:?} on {}: {}", db.display(), stderr(&out));
+            let message = stderr(&out);
+            assert!(message.contains(&format!("{} is not a d365meta cache", db.display())) && message.contains(why), "{message}");
+            assert!(message.contains("left as it is"), "{message}");
+        }
+        assert!(snapshot_of(db) == before, "{} was changed", db.display());
+    }
+
+    // An empty file, and a new one, become caches, marked as such.
+    let empty = dir.join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let new = dir.join("new.db");
+    for db in [&empty, &new] {
+        json(&d365meta(db, &["gc", "--json"]));
+        assert_eq!(application_id(db), 0x4433_3635, "{}", db.display());
+    }
+    // A cache written before caches were marked is still one, and gets marked.
+    rusqlite::Connection::open(&new).unwrap().execute_batch("PRAGMA application_id = 0;").unwrap();
+    json(&d365meta(&new, &["stats", "--json"]));
+    json(&d365meta(&new, &["gc", "--json"]));
+    assert_eq!(application_id(&new), 0x4433_3635);
+    std::fs::remove_dir_all(dir).unwrap();
+}

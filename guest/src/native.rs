@@ -65,6 +65,7 @@ fn store_error(e: sqlite::Error) -> StoreError {
         sqlite::ErrorCode::ReadOnly => StoreErrorCode::ReadOnly,
         sqlite::ErrorCode::Invalid => StoreErrorCode::Invalid,
         sqlite::ErrorCode::Misuse => StoreErrorCode::Misuse,
+        sqlite::ErrorCode::Foreign => StoreErrorCode::Other,
         sqlite::ErrorCode::Other => StoreErrorCode::Other,
     };
     StoreError { code, message: e.message }

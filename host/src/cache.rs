@@ -10,7 +10,7 @@ use crate::cancel::CancelToken;
 use crate::imports::host::{ProgressSink, Services};
 use crate::imports::http::EnvironmentHandle;
 use crate::imports::http::{HttpOptions, HttpTotals, Network};
-use crate::imports::store::{Access, DEFAULT_BUSY_TIMEOUT, Database};
+use crate::imports::store::{Access, Claim, DEFAULT_BUSY_TIMEOUT, Database};
 use crate::runtime::{Runtime, State, entering_guest};
 use anyhow::Context as _;
 use std::fmt;
@@ -73,6 +73,20 @@ impl CacheOptions {
 /// The future of one call into an export answering `result<T, error>`.
 type ExportCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, Error>>> + Send + 'a>>;
 
+/// How the host recognises a cache file (see wit/store.wit): marked with this `application_id`
+/// ("D365" in ASCII). Caches written before files were marked are recognised by two tables of the
+/// schema's first migration; any other SQLite file is refused unchanged.
+pub const CACHE_CLAIM: Claim =
+    Claim { application_id: 0x4433_3635, unmarked_tables: &["schema_migrations", "environment_versions"], what: "a d365meta cache" };
+
+/// A cache file that is another program's database is the user's mistake, reported as such.
+fn open_error(e: d365meta_sqlite::Error) -> anyhow::Error {
+    match e.code {
+        d365meta_sqlite::ErrorCode::Foreign => CoreError { kind: ErrorKind::InvalidInput, message: e.message }.into(),
+        _ => e.into(),
+    }
+}
+
 pub struct Cache {
     store: Store<State>,
     core: Core,
@@ -89,13 +103,16 @@ impl Cache {
                 if let Some(parent) = options.database.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).with_context(|| format!("creating the cache directory {}", parent.display()))?;
                 }
-                let db = Database::open(&options.database, options.busy_timeout)?;
-                let reader = Database::open_with(&options.database, options.busy_timeout, Access::ReadOnly)?;
+                let db =
+                    Database::open_claimed(&options.database, options.busy_timeout, Access::ReadWrite, &CACHE_CLAIM).map_err(open_error)?;
+                let reader = Database::open_claimed(&options.database, options.busy_timeout, Access::ReadOnly, &CACHE_CLAIM)?;
                 (db, Some(reader))
             }
             // Reading a cache that does not exist yet reads an empty one, and creates no file.
             Access::ReadOnly if !options.database.exists() => (Database::open_in_memory()?, None),
-            Access::ReadOnly => (Database::open_with(&options.database, options.busy_timeout, Access::ReadOnly)?, None),
+            Access::ReadOnly => {
+                (Database::open_claimed(&options.database, options.busy_timeout, Access::ReadOnly, &CACHE_CLAIM).map_err(open_error)?, None)
+            }
         };
         let network = Network::new(options.http, options.auth.clone(), options.cancel.clone());
         let services = Services::new(options.cancel, options.progress);

@@ -86,6 +86,7 @@ export class ComponentHost {
     await new Promise((resolve, reject) => {
       worker.on('message', (message) => {
         if (message.ready) resolve();
+        else if (message.startFailed) reject(new D365metaError(message.startFailed.kind, message.startFailed.message));
         else if (message.event === 'log') this.#onLog(message.level, message.message);
         else if (message.event === 'progress') this.#onProgress?.(fromWit(message.value));
         else this.#settle(message);

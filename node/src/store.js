@@ -5,7 +5,7 @@
 
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const READ_ONLY_PRAGMAS = new Map([
@@ -90,6 +90,67 @@ const fromSql = (v) => {
   return { tag: 'blob', val: new Uint8Array(v) };
 };
 
+/**
+ * How a cache file is recognised (wit/store.wit, and the Rust host's `CACHE_CLAIM`): marked with
+ * this `application_id` ("D365" in ASCII). Caches written before files were marked are recognised
+ * by two tables of the schema's first migration; any other SQLite file is refused unchanged.
+ */
+export const APPLICATION_ID = 0x44333635;
+const UNMARKED_TABLES = ['schema_migrations', 'environment_versions'];
+
+/** A cache file that is another program's database: the user's mistake, named as such. */
+export class ForeignFileError extends Error {
+  constructor(path, why) {
+    super(`${path} is not a d365meta cache: ${why}; it was left as it is (choose another file for the cache)`);
+    this.kind = 'invalid-input';
+  }
+}
+
+/** The `application_id` in the file's header, or null for a missing file or one too short to have one. */
+function headerApplicationId(path) {
+  let fd;
+  try {
+    fd = openSync(path, 'r');
+    const header = Buffer.alloc(100);
+    return readSync(fd, header, 0, 100, 0) === 100 ? header.readInt32BE(68) : null;
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Looks at the file at `path` without changing it: 'ours', 'unmarked' (empty, or a cache written
+ * before marking), or a ForeignFileError thrown. An unmarked file is opened on a connection of its
+ * own, closed before this returns, so that SQLite removes the `-wal` and `-shm` files it made
+ * beside a file in WAL mode (a read-only connection would leave them beside another program's file).
+ */
+function inspect(path) {
+  const headerId = headerApplicationId(path);
+  if (headerId === null) return 'unmarked';
+  if (headerId === APPLICATION_ID) return 'ours';
+  const elsewhere = (id) => new ForeignFileError(path, `its header names another program (application id 0x${(id >>> 0).toString(16).padStart(8, '0')})`);
+  if (headerId !== 0) throw elsewhere(headerId);
+  let db;
+  try {
+    db = new Database(path, { fileMustExist: true });
+  } catch {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  }
+  try {
+    const id = db.pragma('application_id', { simple: true });
+    if (id === APPLICATION_ID) return 'ours';
+    if (id !== 0) throw elsewhere(id);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").pluck().all();
+    if (tables.length === 0 || UNMARKED_TABLES.every((t) => tables.includes(t))) return 'unmarked';
+    const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ` and ${tables.length - 5} more` : '');
+    throw new ForeignFileError(path, `it holds tables of another program (${shown})`);
+  } finally {
+    db.close();
+  }
+}
+
 /** One connection with the host's settings and refusals. */
 export class Connection {
   #db;
@@ -100,7 +161,9 @@ export class Connection {
   constructor(path, { readOnly = false, busyTimeoutMs = 30_000 } = {}) {
     this.path = path;
     this.readOnly = readOnly;
+    const found = path === ':memory:' ? 'ours' : inspect(path);
     this.#db = new Database(path, { readonly: readOnly, timeout: busyTimeoutMs, fileMustExist: readOnly });
+    if (found === 'unmarked' && !readOnly) this.#db.pragma(`application_id = ${APPLICATION_ID}`);
     if (!readOnly) this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('foreign_keys = ON');

@@ -90,7 +90,14 @@ class Environment {
   }
 }
 
-const store = new Store(database, storeOptions);
+let store;
+try {
+  store = new Store(database, storeOptions);
+} catch (e) {
+  // A file that is not a cache (or cannot be opened) ends the start, with its kind if it has one.
+  post({ startFailed: { kind: e?.kind ?? 'store', message: String(e?.message ?? e) } });
+  process.exit(0);
+}
 
 const host = {
   log: (level, message) => post({ event: 'log', level, message }),

@@ -4,12 +4,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Cache } from '../src/index.js';
-import { Store, lockFile } from '../src/store.js';
-import { PATHS, rejection, scratch, simulate } from './support.js';
+import { APPLICATION_ID, Store, lockFile } from '../src/store.js';
+import { PATHS, ROOT, rejection, scratch, simulate } from './support.js';
 
 let sim;
 before(async () => {
@@ -107,6 +107,35 @@ test('a lease is taken while another contender is trying for it, and held agains
   const again = tryLock('sync:probe');
   assert.ok(again, 'taken again once released');
   again[dispose]();
+});
+
+test('another program\'s database is refused and left byte for byte; a new file is marked', async (t) => {
+  const dir = place(t);
+  const plain = join(dir.dir, 'inventory.db');
+  const other = new Database(plain);
+  other.exec("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO items (name) VALUES ('bolt')");
+  other.close();
+  const python = join(dir.dir, 'metadata_v2.db');
+  copyFileSync(join(ROOT, 'tests', 'fixtures', 'd365fo-client-cache', 'metadata_v2.db'), python);
+  const beside = (db) => ['', '-wal', '-shm', '-journal'].map((suffix) => (existsSync(db + suffix) ? readFileSync(db + suffix) : null));
+  for (const [db, why] of [[plain, 'it holds tables of another program (items)'], [python, 'it holds tables of another program (action_parameters,']]) {
+    const before = beside(db);
+    for (const readOnly of [false, true]) {
+      const e = await rejection(Cache.open(db, { readOnly, logLevel: 'error' }));
+      assert.equal(e.kind, 'invalid-input', e.message);
+      assert.ok(e.message.includes(`${db} is not a d365meta cache`) && e.message.includes(why) && e.message.includes('left as it is'), e.message);
+    }
+    assert.deepEqual(beside(db), before, `${db} was changed`);
+  }
+  const empty = join(dir.dir, 'empty.db');
+  writeFileSync(empty, '');
+  for (const db of [empty, dir.db]) {
+    const cache = await Cache.open(db, { logLevel: 'error' });
+    await cache.close();
+    const check = new Database(db, { readonly: true });
+    assert.equal(check.pragma('application_id', { simple: true }), APPLICATION_ID, db);
+    check.close();
+  }
 });
 
 test('a closed cache says so', async (t) => {

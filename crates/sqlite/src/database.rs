@@ -1,7 +1,7 @@
 //! One connection under the policy: opening, statements, transactions, leases.
 
 use crate::lease::{self, Lease};
-use crate::{DEFAULT_BUSY_TIMEOUT, Error, ErrorCode, Rows, Value, policy};
+use crate::{Claim, DEFAULT_BUSY_TIMEOUT, Error, ErrorCode, Rows, Value, policy};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use std::path::{Path, PathBuf};
@@ -66,6 +66,18 @@ impl Database {
     /// when SQLite cannot even set up its shared memory beside it (a directory the user may not
     /// write), the file is opened as immutable, which is what it is to this process.
     pub fn open_with(path: &Path, busy_timeout: Duration, access: Access) -> Result<Database, Error> {
+        Self::open_inner(path, busy_timeout, access, None)
+    }
+
+    /// Opens the database at `path` as [`Database::open_with`] does, if it is the caller's by
+    /// `claim`: another program's file is refused ([`ErrorCode::Foreign`]) with nothing in it
+    /// changed, and an unmarked one of the caller's (or an empty one) is marked when `access` writes.
+    pub fn open_claimed(path: &Path, busy_timeout: Duration, access: Access, claim: &Claim) -> Result<Database, Error> {
+        Self::open_inner(path, busy_timeout, access, Some(claim))
+    }
+
+    fn open_inner(path: &Path, busy_timeout: Duration, access: Access, claim: Option<&Claim>) -> Result<Database, Error> {
+        let found = claim.map(|c| c.inspect(path)).transpose()?;
         let cannot = |e: &rusqlite::Error| Error::new(Error::code_of(e), format!("cannot open the cache database {}: {e}", path.display()));
         let conn = match access {
             Access::ReadWrite => Connection::open_with_flags(
@@ -91,6 +103,12 @@ impl Database {
                 }
             }
         };
+        if let Some(claim) = claim
+            && found == Some(crate::claim::Found::Unmarked)
+            && access == Access::ReadWrite
+        {
+            claim.mark(&conn).map_err(|e| cannot(&e))?;
+        }
         let mut db = Self::configure(conn, busy_timeout, access).map_err(|e| match e {
             Setup::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) => read_only_file(path),
             Setup::Sqlite(e) => cannot(&e),

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     /// Misuse of the interface: a second `begin` while a transaction is open, a parameter count
     /// mismatch, `VACUUM` inside a transaction, a transaction that has already ended.
     Misuse,
+    /// The file is another program's database (see [`crate::Claim`]); nothing in it was changed.
+    Foreign,
     Other,
 }
 

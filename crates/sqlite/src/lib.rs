@@ -23,6 +23,9 @@
 //!   process ends, however it ends), or an in-process one for an in-memory database.
 //! - **Errors.** Every failure is reported as an [`Error`] with an [`ErrorCode`] that mirrors the
 //!   WIT `store.error-code`.
+//! - **Ownership.** [`Database::open_claimed`] opens only a file that is the caller's by its
+//!   [`Claim`] (SQLite's `application_id`), and refuses any other with [`ErrorCode::Foreign`]
+//!   before anything in it is changed; an empty file is marked.
 //! - **Read-only opening.** [`Access::ReadOnly`] opens the file read-only in SQLite itself, so every
 //!   write is refused whatever the statement; a file in a directory this user may not write is
 //!   opened as immutable.
@@ -52,6 +55,7 @@
 //! A refusal is reported as [`ErrorCode::Denied`], its message starting "refused by the host's
 //! policy".
 
+mod claim;
 mod database;
 mod error;
 mod lease;
@@ -60,6 +64,7 @@ mod policy;
 #[cfg(test)]
 mod tests;
 
+pub use claim::Claim;
 pub use database::{Access, Database, TransactionId, TransactionMode};
 pub use error::{Error, ErrorCode};
 pub use lease::Lease;

@@ -11,7 +11,7 @@ use crate::runtime::State;
 use d365meta_sqlite as sqlite;
 use wasmtime::component::Resource;
 
-pub use d365meta_sqlite::{Access, DEFAULT_BUSY_TIMEOUT, Database};
+pub use d365meta_sqlite::{Access, Claim, DEFAULT_BUSY_TIMEOUT, Database};
 
 /// The host side of a `transaction` resource.
 #[derive(Clone, Copy)]
@@ -63,6 +63,7 @@ fn from_sqlite_error(e: sqlite::Error) -> api::Error {
         sqlite::ErrorCode::ReadOnly => api::ErrorCode::ReadOnly,
         sqlite::ErrorCode::Invalid => api::ErrorCode::Invalid,
         sqlite::ErrorCode::Misuse => api::ErrorCode::Misuse,
+        sqlite::ErrorCode::Foreign => api::ErrorCode::Other,
         sqlite::ErrorCode::Other => api::ErrorCode::Other,
     };
     api::Error { code, message: e.message }
