@@ -21,7 +21,7 @@ pub enum Only {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The old side: an environment's base URL, or a cached version's modules hash (8 or more characters).
+    /// The old side: an environment (base URL or profile name), or a cached version's modules hash (8 or more characters).
     a: String,
     /// The new side, named the same way.
     b: String,
@@ -45,6 +45,12 @@ pub struct Args {
 /// A side as typed: a base URL, or else a modules hash.
 pub fn side(arg: &str) -> DiffSide {
     if arg.contains("://") { DiffSide::Environment(arg.to_owned()) } else { DiffSide::Version(arg.to_owned()) }
+}
+
+impl Args {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        vec![super::Named::Side(&mut self.a), super::Named::Side(&mut self.b)]
+    }
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ mod diff;
 mod logging;
 mod mcp;
 mod output;
+mod profiles;
 mod progress;
 mod read;
 mod simulate;
@@ -21,6 +22,7 @@ use d365meta::cancel::CancelToken;
 use d365meta::imports::store::Access;
 use d365meta::policy::Origin;
 use d365meta::runtime::{Runtime, RuntimeConfig};
+use d365meta_config::SignIn;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tracing::Instrument as _;
@@ -41,9 +43,19 @@ pub struct Cli {
     verbose: u8,
 
     /// When to send an Azure AD token (client credentials from AZURE_TENANT_ID, AZURE_CLIENT_ID,
-    /// AZURE_CLIENT_SECRET): auto = to every environment that is not on loopback.
-    #[arg(long, global = true, value_enum, default_value_t = AuthArg::Auto)]
-    auth: AuthArg,
+    /// AZURE_CLIENT_SECRET, or the profile's sign-in): auto = to every environment that is not on
+    /// loopback [default: auto, or none for a profile with sign_in = "none"]
+    #[arg(long, global = true, value_enum)]
+    auth: Option<AuthArg>,
+
+    /// The profile whose environment and settings a command uses (see `d365meta profiles`).
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+
+    /// The configuration file with the profiles [default: D365META_CONFIG, else d365meta/config.toml
+    /// in the user's configuration directory].
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
 
     /// The largest response accepted from an environment, in MiB (a real environment's largest
     /// answer is tens of MiB).
@@ -98,6 +110,11 @@ enum Command {
     Mcp(mcp::Args),
     /// Write the core component (the WebAssembly this tool runs) to a file, for other hosts.
     ExportComponent(ExportArgs),
+    /// Named environments and their settings: list, show, add, remove, default, import from d365fo-client.
+    Profiles {
+        #[command(subcommand)]
+        action: profiles::Action,
+    },
 }
 
 impl Command {
@@ -121,9 +138,44 @@ impl Command {
             Command::Demo(_) => "demo",
             Command::Mcp(_) => "mcp",
             Command::ExportComponent(_) => "export-component",
+            Command::Profiles { .. } => "profiles",
         }
     }
+
+    /// Where the command names environments, for profile names to be resolved before it runs;
+    /// `None` for a command that has nothing to do with profiles.
+    fn named(&mut self) -> Option<Vec<Named<'_>>> {
+        Some(match self {
+            Command::Version(a) => a.named(),
+            Command::Sync(a) => a.named(),
+            Command::History(a) => a.named(),
+            Command::Forget(a) => a.named(),
+            Command::Diff(a) => a.named(),
+            Command::Entity(a) => a.named(),
+            Command::Enum(a) => a.named(),
+            Command::Action(a) => a.named(),
+            Command::Label(a) => a.named(),
+            Command::Search(a) => a.named(),
+            Command::Stats(a) => a.named(),
+            Command::Gc(_) | Command::Envs | Command::Mcp(_) => Vec::new(),
+            Command::Simulate(_) | Command::Demo(_) | Command::ExportComponent(_) | Command::Profiles { .. } => return None,
+        })
+    }
 }
+
+/// An environment as a command names it, resolved before the command runs.
+pub(crate) enum Named<'a> {
+    /// A base URL or a profile name. Left out: the selected profile's (`--profile`), and if
+    /// `defaults`, else `D365FO_BASE_URL` or the default profile's; `required` fails without any.
+    Environment { value: &'a mut Option<String>, required: bool, defaults: bool },
+    /// A base URL or a profile name, given.
+    Url(&'a mut String),
+    /// A base URL, a profile name, or else a modules hash.
+    Side(&'a mut String),
+}
+
+/// The variable naming an environment, as d365fo-client reads it.
+const BASE_URL_VAR: &str = "D365FO_BASE_URL";
 
 /// Runs the tool and returns the process exit code.
 pub fn main() -> i32 {
@@ -185,8 +237,21 @@ fn exit_code(e: &anyhow::Error, cancel: &CancelToken) -> i32 {
     }
 }
 
-async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
-    let ctx = Context { cache_path: cli.cache.clone(), json: cli.json, auth: cli.auth, max_response_mb: cli.max_response_mb, cancel };
+async fn run(mut cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
+    let mut ctx = Context {
+        cache_path: cli.cache.clone(),
+        json: cli.json,
+        auth: cli.auth,
+        max_response_mb: cli.max_response_mb,
+        cancel,
+        config_path: cli.config.clone().unwrap_or_else(d365meta_config::default_path),
+        profile: None,
+    };
+    if let Some(named) = cli.command.named() {
+        ctx.profile = resolve(&ctx, cli.profile.as_deref(), named)?;
+    } else if cli.profile.is_some() {
+        return Err(invalid_input(format!("--profile does not apply to `{}`", cli.command.name())));
+    }
     match cli.command {
         Command::Version(args) => version::run(&ctx, args).await,
         Command::Sync(args) => sync::sync(&ctx, args).await,
@@ -205,7 +270,77 @@ async fn run(cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&ctx, args).await,
         Command::Mcp(args) => mcp::run(&ctx, args).await,
         Command::ExportComponent(args) => export_component(&ctx, args),
+        Command::Profiles { action } => profiles::run(&ctx, action).await,
     }
+}
+
+fn invalid_input(message: String) -> anyhow::Error {
+    CoreError { kind: ErrorKind::InvalidInput, message }.into()
+}
+
+/// Two spellings of one base URL: a trailing slash and the case of the scheme and host aside.
+fn same_url(a: &str, b: &str) -> bool {
+    let key = |u: &str| {
+        let u = u.trim_end_matches('/');
+        match u.find("://").map(|i| i + 3).and_then(|start| u[start..].find('/').map(|end| start + end)) {
+            Some(path) => format!("{}{}", u[..path].to_ascii_lowercase(), &u[path..]),
+            None => u.to_ascii_lowercase(),
+        }
+    };
+    key(a) == key(b)
+}
+
+/// Replaces profile names with their base URLs, fills in environments left out, and answers the
+/// profile whose settings apply: `--profile`, else the one a command names (by name or by its
+/// base URL), else, when the command names no environment, the default profile. The configuration
+/// file is read only when a profile could matter, and a broken one is reported as such.
+fn resolve(ctx: &Context, selected: Option<&str>, named: Vec<Named<'_>>) -> anyhow::Result<Option<d365meta_config::Profile>> {
+    use d365meta_config::{ConfigFile, Profile};
+    let config = ConfigFile::load(&ctx.config_path).map_err(|e| invalid_input(e.message))?;
+    let selected = selected.map(|n| config.require(n).cloned()).transpose().map_err(|e| invalid_input(e.message))?;
+    let base_url_var = std::env::var(BASE_URL_VAR).ok().filter(|v| !v.trim().is_empty());
+    // The profiles the command names, by name or by base URL, in order; and whether it named anything.
+    let mut profiles: Vec<Profile> = Vec::new();
+    let mut named_any = false;
+    let mut name_or_url = |value: &mut String, hash_allowed: bool| -> anyhow::Result<()> {
+        named_any = true;
+        if let Some(p) = config.profiles().find(|p| p.base_url == *value || (value.contains("://") && same_url(&p.base_url, value))) {
+            profiles.push(p.clone());
+        } else if let Some(p) = config.profile(value) {
+            profiles.push(p.clone());
+            *value = p.base_url.clone();
+        } else if !hash_allowed && !value.contains("://") {
+            let known = config.require(value).unwrap_err().message;
+            return Err(invalid_input(format!("{value:?} is neither a base URL nor a profile: {known}")));
+        }
+        Ok(())
+    };
+    for slot in named {
+        match slot {
+            Named::Url(value) => name_or_url(value, false)?,
+            Named::Side(value) => name_or_url(value, true)?,
+            Named::Environment { value: Some(value), .. } => name_or_url(value, false)?,
+            Named::Environment { value, required, defaults } => {
+                let default = if let Some(p) = &selected {
+                    Some(p.base_url.clone())
+                } else if defaults || required {
+                    base_url_var.clone().or_else(|| config.default_profile().map(|p| p.base_url.clone()))
+                } else {
+                    None
+                };
+                if let Some(mut url) = default {
+                    name_or_url(&mut url, false)?;
+                    *value = Some(url);
+                } else if required {
+                    return Err(invalid_input(format!(
+                        "name an environment: a base URL or a profile name, --profile, {BASE_URL_VAR}, or a default profile (`d365meta profiles default NAME`)"
+                    )));
+                }
+            }
+        }
+    }
+    let unnamed_default = if named_any { None } else { config.default_profile().cloned() };
+    Ok(selected.or_else(|| profiles.into_iter().next()).or(unnamed_default))
 }
 
 #[derive(clap::Args, Debug)]
@@ -236,14 +371,21 @@ fn export_component(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
 pub(crate) struct Context {
     cache_path: Option<PathBuf>,
     json: bool,
-    auth: AuthArg,
+    auth: Option<AuthArg>,
     max_response_mb: u64,
     cancel: CancelToken,
+    config_path: PathBuf,
+    /// The profile whose settings apply (see [`resolve`]).
+    profile: Option<d365meta_config::Profile>,
 }
 
 impl Context {
+    /// `--cache`, else the profile's cache, else the default.
     fn database(&self) -> PathBuf {
-        self.cache_path.clone().unwrap_or_else(d365meta::paths::default_database)
+        self.cache_path
+            .clone()
+            .or_else(|| self.profile.as_ref().and_then(|p| p.cache.clone()))
+            .unwrap_or_else(d365meta::paths::default_database)
     }
 
     /// The runtime, with the component compiled or loaded. Compiling can take seconds on a slow
@@ -256,17 +398,68 @@ impl Context {
         }
     }
 
+    fn auth_mode(&self) -> AuthMode {
+        match self.auth {
+            Some(AuthArg::Auto) => AuthMode::Auto,
+            Some(AuthArg::None) => AuthMode::None,
+            Some(AuthArg::Always) => AuthMode::Always,
+            None if self.profile.as_ref().is_some_and(|p| p.sign_in == SignIn::None) => AuthMode::None,
+            None => AuthMode::Auto,
+        }
+    }
+
+    /// The profiles the MCP server's tools may name, and the environment of the one selected with
+    /// `--profile` (or the default), for tools that name none.
+    fn mcp_profiles(&self) -> anyhow::Result<d365meta_mcp::Profiles> {
+        let config = d365meta_config::ConfigFile::load(&self.config_path).map_err(|e| invalid_input(e.message))?;
+        Ok(d365meta_mcp::Profiles {
+            by_name: config.profiles().map(|p| (p.name.clone(), p.base_url.clone())).collect(),
+            selected: self.profile.as_ref().map(|p| p.base_url.clone()),
+        })
+    }
+
+    /// Options for a command that never reaches an environment: client credentials only from the
+    /// environment variables, no secret asked of the profile.
     fn options(&self, database: PathBuf) -> CacheOptions {
-        let mode = match self.auth {
-            AuthArg::Auto => AuthMode::Auto,
-            AuthArg::None => AuthMode::None,
-            AuthArg::Always => AuthMode::Always,
-        };
         let mut options = CacheOptions::new(database);
-        options.auth = Arc::new(Authenticator::new(mode, ClientCredentials::from_env()));
+        options.auth = Arc::new(Authenticator::new(self.auth_mode(), ClientCredentials::from_env()));
         options.cancel = self.cancel.clone();
         options.http.max_body_bytes = self.max_response_mb << 20;
+        if let Some(n) = self.profile.as_ref().and_then(|p| p.concurrency) {
+            options.http.max_concurrency = n as usize;
+        }
         options
+    }
+
+    /// Options for a command that reaches an environment: credentials from the environment
+    /// variables (which win), else as the profile's sign-in says.
+    fn sign_in_options(&self, database: PathBuf) -> anyhow::Result<CacheOptions> {
+        let mut options = self.options(database);
+        if ClientCredentials::from_env().is_some() || self.auth_mode() == AuthMode::None {
+            return Ok(options);
+        }
+        let Some(profile) = &self.profile else { return Ok(options) };
+        let unavailable = |kind: &str| {
+            invalid_input(format!(
+                "profile {}: sign_in = {kind:?} is not available in this build; use client-secret (or none for an environment that needs no token)",
+                profile.name
+            ))
+        };
+        match &profile.sign_in {
+            SignIn::Default | SignIn::None => {}
+            SignIn::ClientSecret { tenant_id, client_id, secret } => {
+                let named = |e: d365meta_config::Error| invalid_input(format!("profile {}: {}", profile.name, e.message));
+                let credentials = ClientCredentials {
+                    tenant_id: tenant_id.resolve("the tenant id").map_err(named)?,
+                    client_id: client_id.resolve("the client id").map_err(named)?,
+                    client_secret: secret.resolve(&profile.name).map_err(|e| invalid_input(e.message))?,
+                    token_endpoint: std::env::var("D365META_TOKEN_ENDPOINT").ok().filter(|v| !v.is_empty()),
+                };
+                options.auth = Arc::new(Authenticator::new(self.auth_mode(), Some(credentials)));
+            }
+            other => return Err(unavailable(other.name())),
+        }
+        Ok(options)
     }
 
     /// The cache at `--cache` for a command that writes, and the runtime it runs in, which must

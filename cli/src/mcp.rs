@@ -30,7 +30,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         // Before anything is opened: a refused address leaves no trace.
         http.check()?;
     }
-    let engine = Engine::start(EngineConfig { cache: ctx.options(ctx.database()), readers: args.readers.into() }).await?;
+    let engine = Engine::start(EngineConfig {
+        cache: ctx.sign_in_options(ctx.database())?,
+        readers: args.readers.into(),
+        profiles: ctx.mcp_profiles()?,
+    })
+    .await?;
     let shutdown = CancellationToken::new();
     let cancel = ctx.cancel.clone();
     let on_ctrl_c = shutdown.clone();

@@ -10,8 +10,9 @@ use d365meta::cache::{Action, Constraint, CoreError, ErrorKind, LabelLanguages, 
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Scope {
-    /// The environment to read (default: the only synced one, or the most recently synced).
-    #[arg(long = "env", value_name = "URL")]
+    /// The environment to read: a base URL or a profile name (default: the selected or default
+    /// profile's, else the only synced environment, or the most recently synced).
+    #[arg(long = "env", value_name = "URL|PROFILE")]
     env: Option<String>,
 
     /// Resolve label ids to their texts.
@@ -24,6 +25,10 @@ pub struct Scope {
 }
 
 impl Scope {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        vec![super::Named::Environment { value: &mut self.env, required: false, defaults: true }]
+    }
+
     fn options(&self, resolve: bool) -> ReadOptions {
         ReadOptions {
             base_url: self.env.clone(),
@@ -241,12 +246,18 @@ pub async fn action(ctx: &Context, args: ActionArgs) -> anyhow::Result<()> {
 pub struct LabelArgs {
     /// A label id such as @SYS13342 or @AccountsReceivable:CustomersV3.
     id: String,
-    /// The environment to read.
-    #[arg(long = "env", value_name = "URL")]
+    /// The environment to read: a base URL or a profile name.
+    #[arg(long = "env", value_name = "URL|PROFILE")]
     env: Option<String>,
     /// The language wanted; en-US is the fallback.
     #[arg(long = "lang", default_value = "en-US", value_name = "LANG")]
     lang: String,
+}
+
+impl LabelArgs {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        vec![super::Named::Environment { value: &mut self.env, required: false, defaults: true }]
+    }
 }
 
 pub async fn label(ctx: &Context, args: LabelArgs) -> anyhow::Result<()> {
@@ -315,6 +326,30 @@ pub struct SearchArgs {
     offset: u32,
     #[command(flatten)]
     scope: Scope,
+}
+
+impl EntityArgs {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        self.scope.named()
+    }
+}
+
+impl EnumArgs {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        self.scope.named()
+    }
+}
+
+impl ActionArgs {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        self.scope.named()
+    }
+}
+
+impl SearchArgs {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        self.scope.named()
+    }
 }
 
 /// The kinds a user typed, each checked against WIT's names for them.
@@ -402,9 +437,16 @@ pub async fn search(ctx: &Context, args: SearchArgs) -> anyhow::Result<()> {
 
 #[derive(clap::Args, Debug)]
 pub struct StatsArgs {
-    /// Only this environment.
-    #[arg(long = "env", value_name = "URL")]
+    /// Only this environment: a base URL or a profile name.
+    #[arg(long = "env", value_name = "URL|PROFILE")]
     env: Option<String>,
+}
+
+impl StatsArgs {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        // Statistics of every environment unless one is named: a default profile does not narrow them.
+        vec![super::Named::Environment { value: &mut self.env, required: false, defaults: false }]
+    }
 }
 
 pub async fn stats(ctx: &Context, args: StatsArgs) -> anyhow::Result<()> {

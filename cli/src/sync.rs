@@ -20,9 +20,9 @@ pub enum StrategyArg {
 
 #[derive(clap::Args, Debug)]
 pub struct SyncArgs {
-    /// The environment's base URL.
-    #[arg(value_name = "BASE_URL")]
-    base_url: String,
+    /// The environment: a base URL or a profile name (default: the selected or default profile's).
+    #[arg(value_name = "URL|PROFILE")]
+    base_url: Option<String>,
 
     #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
     strategy: StrategyArg,
@@ -40,11 +40,18 @@ pub struct SyncArgs {
     dry_run: bool,
 }
 
+impl SyncArgs {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        vec![super::Named::Environment { value: &mut self.base_url, required: true, defaults: true }]
+    }
+}
+
 pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
-    super::check_base_url(&args.base_url)?;
+    let base_url = args.base_url.clone().unwrap_or_default();
+    super::check_base_url(&base_url)?;
     let runtime = ctx.runtime().await?;
     let progress = Progress::new();
-    let mut options = ctx.options(ctx.database());
+    let mut options = ctx.sign_in_options(ctx.database())?;
     if !args.dry_run {
         options.progress = Some(progress.sink());
     }
@@ -56,8 +63,11 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         StrategyArg::EntitiesOnly => Strategy::EntitiesOnly,
         StrategyArg::LabelsOnly => Strategy::LabelsOnly,
     };
-    let options = SyncOptions { strategy, languages: args.languages, drop_languages: args.drop_languages, dry_run: args.dry_run };
-    let report = cache.sync(&args.base_url, options).await;
+    // Languages asked for on the command line, else the profile's.
+    let languages =
+        if args.languages.is_empty() { ctx.profile.as_ref().map(|p| p.languages.clone()).unwrap_or_default() } else { args.languages };
+    let options = SyncOptions { strategy, languages, drop_languages: args.drop_languages, dry_run: args.dry_run };
+    let report = cache.sync(&base_url, options).await;
     progress.finish();
     let report = report?;
     if ctx.json {
@@ -126,13 +136,19 @@ fn print_report(r: &SyncReport) {
 
 #[derive(clap::Args, Debug)]
 pub struct HistoryArgs {
-    /// Only this environment's syncs.
-    #[arg(long = "env", value_name = "URL")]
+    /// Only this environment's syncs: a base URL or a profile name.
+    #[arg(long = "env", value_name = "URL|PROFILE")]
     env: Option<String>,
 
     /// How many runs to show, newest first.
     #[arg(long, default_value_t = 20)]
     limit: u32,
+}
+
+impl HistoryArgs {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        vec![super::Named::Environment { value: &mut self.env, required: false, defaults: false }]
+    }
 }
 
 pub async fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
@@ -203,9 +219,15 @@ pub async fn gc(ctx: &Context, args: GcArgs) -> anyhow::Result<()> {
 
 #[derive(clap::Args, Debug)]
 pub struct ForgetArgs {
-    /// The environment's base URL.
-    #[arg(value_name = "BASE_URL")]
+    /// The environment: a base URL or a profile name.
+    #[arg(value_name = "URL|PROFILE")]
     base_url: String,
+}
+
+impl ForgetArgs {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        vec![super::Named::Url(&mut self.base_url)]
+    }
 }
 
 pub async fn forget(ctx: &Context, args: ForgetArgs) -> anyhow::Result<()> {

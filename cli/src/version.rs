@@ -8,14 +8,15 @@ use serde_json::{Value as Json, json};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The environment's base URL, e.g. https://contoso.operations.dynamics.com; with --cached, a
-    /// base URL or a modules hash (8 characters or more), or nothing for the latest synced version
-    #[arg(value_name = "BASE_URL", required_unless_present_any = ["compare", "cached"], conflicts_with = "compare")]
+    /// The environment: a base URL (e.g. https://contoso.operations.dynamics.com) or a profile name
+    /// (default: the selected or default profile's); with --cached, also a modules hash (8
+    /// characters or more), or nothing for the latest synced version
+    #[arg(value_name = "URL|PROFILE", conflicts_with = "compare")]
     base_url: Option<String>,
 
-    /// Compare the installed modules of two environments (both are detected and recorded; with
-    /// --cached, two cached versions, each a base URL or a modules hash)
-    #[arg(long, num_args = 2, value_names = ["URL_A", "URL_B"])]
+    /// Compare the installed modules of two environments, each a base URL or a profile name (both
+    /// are detected and recorded; with --cached, two cached versions, a modules hash allowed too)
+    #[arg(long, num_args = 2, value_names = ["A", "B"])]
     compare: Option<Vec<String>>,
 
     /// Answer from the cache alone, without asking any environment
@@ -51,6 +52,21 @@ fn cached_selector(arg: Option<&str>) -> (Option<String>, ReadOptions) {
     }
 }
 
+impl Args {
+    pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
+        let mut named = Vec::new();
+        if self.cached {
+            named.extend(self.base_url.iter_mut().map(super::Named::Side));
+            named.extend(self.compare.iter_mut().flatten().map(super::Named::Side));
+        } else if let Some(compare) = &mut self.compare {
+            named.extend(compare.iter_mut().map(super::Named::Url));
+        } else {
+            named.push(super::Named::Environment { value: &mut self.base_url, required: true, defaults: true });
+        }
+        named
+    }
+}
+
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     if args.cached {
         return cached(ctx, args).await;
@@ -58,7 +74,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     for url in args.compare.iter().flatten().chain(&args.base_url) {
         super::check_base_url(url)?;
     }
-    let (_runtime, mut cache) = ctx.open().await?;
+    let runtime = ctx.runtime().await?;
+    let mut cache = d365meta::cache::Cache::open(&runtime, ctx.sign_in_options(ctx.database())?).await?;
     if let Some(urls) = args.compare {
         let a = cache.detect_version(&urls[0]).await?;
         let b = cache.detect_version(&urls[1]).await?;

@@ -18,9 +18,20 @@ fn scratch(name: &str) -> PathBuf {
 fn command(cache: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_d365meta"));
     command.arg("--cache").arg(cache).args(args);
-    for var in ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "D365META_TOKEN_ENDPOINT"] {
+    for var in [
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "D365META_TOKEN_ENDPOINT",
+        "D365FO_BASE_URL",
+        "D365FO_TENANT_ID",
+        "D365FO_CLIENT_ID",
+        "D365FO_CLIENT_SECRET",
+    ] {
         command.env_remove(var);
     }
+    // No profile of the user's running the tests applies.
+    command.env("D365META_CONFIG", cache.with_extension("no-config.toml"));
     command
 }
 

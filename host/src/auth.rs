@@ -22,16 +22,16 @@ pub struct ClientCredentials {
 }
 
 impl ClientCredentials {
-    /// From `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` (the variables the Azure SDKs
-    /// and d365fo-client read) and optionally `D365META_TOKEN_ENDPOINT`.
+    /// From `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` (the variables the Azure
+    /// SDKs read), else `D365FO_TENANT_ID`, `D365FO_CLIENT_ID`, `D365FO_CLIENT_SECRET` (d365fo-client's),
+    /// and optionally `D365META_TOKEN_ENDPOINT`.
     pub fn from_env() -> Option<Self> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        Some(ClientCredentials {
-            tenant_id: var("AZURE_TENANT_ID")?,
-            client_id: var("AZURE_CLIENT_ID")?,
-            client_secret: var("AZURE_CLIENT_SECRET")?,
-            token_endpoint: var("D365META_TOKEN_ENDPOINT"),
-        })
+        let trio = |prefix: &str| {
+            Some((var(&format!("{prefix}_TENANT_ID"))?, var(&format!("{prefix}_CLIENT_ID"))?, var(&format!("{prefix}_CLIENT_SECRET"))?))
+        };
+        let (tenant_id, client_id, client_secret) = trio("AZURE").or_else(|| trio("D365FO"))?;
+        Some(ClientCredentials { tenant_id, client_id, client_secret, token_endpoint: var("D365META_TOKEN_ENDPOINT") })
     }
 
     pub fn token_endpoint(&self) -> String {

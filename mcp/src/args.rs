@@ -74,8 +74,8 @@ pub struct SearchArgs {
     pub offset: Option<u32>,
     /// The language of the label texts searched and shown (en-US, de, fr, ...; default en-US).
     pub language: Option<String>,
-    /// The environment: its base URL. Default: the one synced environment, or the most recently
-    /// synced.
+    /// The environment: its base URL or a profile name. Default: the server's profile's, else the one
+    /// synced environment, or the most recently synced.
     pub environment: Option<String>,
 }
 
@@ -90,8 +90,8 @@ pub struct EntityArgs {
     pub language: Option<String>,
     /// Languages to try, in order, for a label missing in `language` (default: en-US).
     pub fallback: Option<Vec<String>>,
-    /// The environment: its base URL. Default: the one synced environment, or the most recently
-    /// synced.
+    /// The environment: its base URL or a profile name. Default: the server's profile's, else the one
+    /// synced environment, or the most recently synced.
     pub environment: Option<String>,
 }
 
@@ -104,8 +104,8 @@ pub struct EnumerationArgs {
     pub language: Option<String>,
     /// Languages to try, in order, for a label missing in `language` (default: en-US).
     pub fallback: Option<Vec<String>>,
-    /// The environment: its base URL. Default: the one synced environment, or the most recently
-    /// synced.
+    /// The environment: its base URL or a profile name. Default: the server's profile's, else the one
+    /// synced environment, or the most recently synced.
     pub environment: Option<String>,
 }
 
@@ -119,15 +119,15 @@ pub struct LabelsArgs {
     pub language: Option<String>,
     /// Languages to try, in order, for a label missing in `language` (default: en-US).
     pub fallback: Option<Vec<String>>,
-    /// The environment: its base URL. Default: the one synced environment, or the most recently
-    /// synced.
+    /// The environment: its base URL or a profile name. Default: the server's profile's, else the one
+    /// synced environment, or the most recently synced.
     pub environment: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionArgs {
-    /// The environment whose version to show: its base URL. Default: the one synced environment, or
+    /// The environment whose version to show: its base URL or a profile name. Default: the server's profile's, the one synced environment, or
     /// the most recently synced.
     pub environment: Option<String>,
     /// Or a version by its modules hash (64 hexadecimal characters, or the first 8 or more).
@@ -137,7 +137,7 @@ pub struct VersionArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareArgs {
-    /// The first version: an environment's base URL, or a modules hash (8 or more characters).
+    /// The first version: an environment's base URL or profile name, or a modules hash (8 or more characters).
     pub a: String,
     /// The second version, named the same way.
     pub b: String,
@@ -146,8 +146,8 @@ pub struct CompareArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiffArgs {
-    /// The old side: an environment's base URL, or a cached version's modules hash (8 or more
-    /// characters).
+    /// The old side: an environment's base URL or profile name, or a cached version's modules hash
+    /// (8 or more characters).
     pub a: String,
     /// The new side, named the same way.
     pub b: String,
@@ -186,7 +186,7 @@ pub enum Strategy {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncArgs {
-    /// The environment to sync: its base URL (https://contoso.operations.dynamics.com). Syncing
+    /// The environment to sync: its base URL (https://contoso.operations.dynamics.com) or a profile name. Syncing
     /// reads from the environment; nothing else does.
     pub environment: String,
     /// How to sync (default auto).
@@ -211,7 +211,7 @@ pub struct HandleArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryArgs {
-    /// Only syncs of this environment (its base URL). Default: all.
+    /// Only syncs of this environment (its base URL or a profile name). Default: all.
     pub environment: Option<String>,
     /// How many runs, newest first (default 20).
     pub limit: Option<u32>,
@@ -220,7 +220,7 @@ pub struct HistoryArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatsArgs {
-    /// Only this environment (its base URL). Default: all environments.
+    /// Only this environment (its base URL or a profile name). Default: all environments.
     pub environment: Option<String>,
 }
 

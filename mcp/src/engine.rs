@@ -21,6 +21,32 @@ pub struct EngineConfig {
     pub cache: CacheOptions,
     /// The most tool calls that read at once; each holds one component instance.
     pub readers: usize,
+    /// The profiles tools may name environments by.
+    pub profiles: Profiles,
+}
+
+/// Profiles, as the tools use them: names for base URLs, and the environment of the profile the
+/// server was started with, for tools that name none.
+#[derive(Clone, Debug, Default)]
+pub struct Profiles {
+    pub by_name: BTreeMap<String, String>,
+    pub selected: Option<String>,
+}
+
+impl Profiles {
+    pub fn base_url(&self, name: &str) -> Option<&str> {
+        self.by_name.get(name).map(String::as_str)
+    }
+
+    /// Why `name` names no environment.
+    pub fn unknown(&self, name: &str) -> String {
+        let known = if self.by_name.is_empty() {
+            "there are no profiles".to_owned()
+        } else {
+            format!("the profiles are {}", self.by_name.keys().cloned().collect::<Vec<_>>().join(", "))
+        };
+        format!("{name:?} is neither a base URL (https://...) nor a profile name; {known}")
+    }
 }
 
 /// How many finished syncs are kept for `sync_status`.
@@ -60,6 +86,10 @@ impl Failure {
 impl Engine {
     /// Loads the component and opens the cache once for writing, so that the file and its schema
     /// exist before the first read-only instance opens it.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     pub async fn start(config: EngineConfig) -> anyhow::Result<Arc<Engine>> {
         let runtime = tokio::task::spawn_blocking(|| Runtime::new(RuntimeConfig::default())).await??;
         drop(Cache::open(&runtime, config.cache.clone()).await?);

@@ -10,7 +10,7 @@ mod engine;
 mod render;
 mod server;
 
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, Profiles};
 pub use server::Server;
 
 use bytes::Bytes;

@@ -9,7 +9,7 @@
 //! environment.
 
 use crate::args::*;
-use crate::engine::{Engine, Failure, JobState, d365meta_json};
+use crate::engine::{Engine, Failure, JobState, Profiles, d365meta_json};
 use crate::render;
 use d365meta::cache::{
     DiffOptions, DiffSide, ErrorKind, LabelLanguages, LabelLookup, ObjectKind, ReadOptions, SearchFilters, SearchQuery,
@@ -54,30 +54,38 @@ fn invalid(argument: &str, message: impl std::fmt::Display) -> Result<CallToolRe
     })
 }
 
-/// Checks an environment argument before anything reads with it: a base URL (http or https,
-/// with a host).
-fn check_environment(environment: Option<&str>) -> Result<(), String> {
-    match environment {
-        Some(url) => d365meta::policy::Origin::parse(url).map(|_| ()),
-        None => Ok(()),
+/// An environment argument: a base URL (http or https, with a host) as it is, or a profile's name
+/// as its base URL; left out, the environment of the profile the server was started with, if any,
+/// else `None` (the cache's one synced environment, or the most recent).
+fn resolve_environment(profiles: &Profiles, given: Option<String>) -> Result<Option<String>, String> {
+    match given {
+        None => Ok(profiles.selected.clone()),
+        Some(url) if url.contains("://") => d365meta::policy::Origin::parse(&url).map(|_| Some(url)),
+        Some(name) => profiles.base_url(&name).map(|url| Some(url.to_owned())).ok_or_else(|| profiles.unknown(&name)),
     }
 }
 
-/// Checks the two sides of a comparison (`a` and `b`): each a modules hash, or a base URL that
-/// must be one.
-fn check_sides(a: &str, b: &str) -> Result<(), Result<CallToolResult, McpError>> {
-    for (argument, value) in [("a", a), ("b", b)] {
-        if let Err(message) = check_environment(Some(value).filter(|v| v.contains("://"))) {
-            return Err(invalid(argument, message));
+/// A side of a comparison: a base URL, a profile's name as its base URL, or else a modules hash.
+fn resolve_side(profiles: &Profiles, given: String) -> Result<String, String> {
+    if given.contains("://") {
+        return d365meta::policy::Origin::parse(&given).map(|_| given);
+    }
+    Ok(profiles.base_url(&given).map(str::to_owned).unwrap_or(given))
+}
+
+/// The environment argument resolved (see [`resolve_environment`]), or the tool's refusal.
+macro_rules! environment {
+    ($server:expr, $environment:expr) => {
+        match $server.environment($environment) {
+            Ok(environment) => environment,
+            Err(message) => return invalid("environment", message),
         }
-    }
-    Ok(())
-}
-
-macro_rules! check_environment {
-    ($environment:expr) => {
-        if let Err(message) = check_environment($environment) {
-            return invalid("environment", message);
+    };
+    // Left out, every environment: the server's profile does not narrow the answer.
+    ($server:expr, $environment:expr, or all) => {
+        match $environment {
+            None => None,
+            given => environment!($server, given),
         }
     };
 }
@@ -128,6 +136,14 @@ impl Server {
         Server { engine, tool_router: Self::tool_router() }
     }
 
+    fn environment(&self, given: Option<String>) -> Result<Option<String>, String> {
+        resolve_environment(&self.engine.config().profiles, given)
+    }
+
+    fn side(&self, given: String) -> Result<String, String> {
+        resolve_side(&self.engine.config().profiles, given)
+    }
+
     #[tool(
         description = "Search the cached F&O metadata: data entities, public entities, enumerations, actions and properties, by name, entity set name or label text, with filters (category, read-only, OData / data management). Returns hits with their kind, name and label, and the total for paging.",
         annotations(read_only_hint = true, open_world_hint = false)
@@ -153,8 +169,8 @@ impl Server {
             limit,
             offset: a.offset.unwrap_or(0),
         };
-        check_environment!(a.environment.as_deref());
-        let options = read_options(a.environment, labels(a.language, None));
+        let environment = environment!(self, a.environment);
+        let options = read_options(environment, labels(a.language, None));
         let offset = query.offset;
         respond(
             self.engine
@@ -170,8 +186,8 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_entity(&self, Parameters(Args(a)): Parameters<Args<EntityArgs>>) -> Result<CallToolResult, McpError> {
-        check_environment!(a.environment.as_deref());
-        let options = read_options(a.environment, labels(a.language, a.fallback));
+        let environment = environment!(self, a.environment);
+        let options = read_options(environment, labels(a.language, a.fallback));
         let name = a.name;
         respond(
             self.engine
@@ -187,8 +203,8 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_enumeration(&self, Parameters(Args(a)): Parameters<Args<EnumerationArgs>>) -> Result<CallToolResult, McpError> {
-        check_environment!(a.environment.as_deref());
-        let options = read_options(a.environment, labels(a.language, a.fallback));
+        let environment = environment!(self, a.environment);
+        let options = read_options(environment, labels(a.language, a.fallback));
         let name = a.name;
         respond(
             self.engine
@@ -208,8 +224,8 @@ impl Server {
             return invalid("ids", format!("give 1 to {MAX_LABEL_IDS} label ids, not {}", a.ids.len()));
         }
         let language = a.language.unwrap_or_else(|| "en-US".to_owned());
-        check_environment!(a.environment.as_deref());
-        let options = read_options(a.environment, labels(Some(language), a.fallback));
+        let environment = environment!(self, a.environment);
+        let options = read_options(environment, labels(Some(language), a.fallback));
         let ids = a.ids;
         respond(
             self.engine
@@ -233,8 +249,8 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_version(&self, Parameters(Args(a)): Parameters<Args<VersionArgs>>) -> Result<CallToolResult, McpError> {
-        check_environment!(a.environment.as_deref());
-        let options = read_options(a.environment, None);
+        let environment = environment!(self, a.environment);
+        let options = read_options(environment, None);
         let hash = a.modules_hash;
         respond(
             self.engine
@@ -250,11 +266,13 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn compare_versions(&self, Parameters(Args(a)): Parameters<Args<CompareArgs>>) -> Result<CallToolResult, McpError> {
-        if let Err(refused) = check_sides(&a.a, &a.b) {
-            return refused;
-        }
-        let (hash_a, read_a) = version_selector(&a.a);
-        let (hash_b, read_b) = version_selector(&a.b);
+        let (side_a, side_b) = match (self.side(a.a), self.side(a.b)) {
+            (Ok(x), Ok(y)) => (x, y),
+            (Err(message), _) => return invalid("a", message),
+            (_, Err(message)) => return invalid("b", message),
+        };
+        let (hash_a, read_a) = version_selector(&side_a);
+        let (hash_b, read_b) = version_selector(&side_b);
         respond(
             self.engine
                 .read(move |cache| {
@@ -285,11 +303,12 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn diff(&self, Parameters(Args(a)): Parameters<Args<DiffArgs>>) -> Result<CallToolResult, McpError> {
-        if let Err(refused) = check_sides(&a.a, &a.b) {
-            return refused;
-        }
-        let side = |s: &str| if s.contains("://") { DiffSide::Environment(s.to_owned()) } else { DiffSide::Version(s.to_owned()) };
-        let (side_a, side_b) = (side(&a.a), side(&a.b));
+        let side = |s: String| if s.contains("://") { DiffSide::Environment(s) } else { DiffSide::Version(s) };
+        let (side_a, side_b) = match (self.side(a.a), self.side(a.b)) {
+            (Ok(x), Ok(y)) => (side(x), side(y)),
+            (Err(message), _) => return invalid("a", message),
+            (_, Err(message)) => return invalid("b", message),
+        };
         let options = DiffOptions {
             kinds: a.kinds.into_iter().map(object_kind).collect(),
             entity: a.entity,
@@ -319,8 +338,8 @@ impl Server {
             drop_languages: vec![],
             dry_run: false,
         };
-        check_environment!(Some(a.environment.as_str()));
-        let job = self.engine.start_sync(a.environment, options);
+        let Some(environment) = environment!(self, Some(a.environment)) else { unreachable!("a named environment resolves to one") };
+        let job = self.engine.start_sync(environment, options);
         if !a.wait {
             let status = job.status();
             let text = format!("sync started: handle {} for {}; follow it with sync_status", job.handle, job.base_url);
@@ -397,8 +416,7 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn sync_history(&self, Parameters(Args(a)): Parameters<Args<HistoryArgs>>) -> Result<CallToolResult, McpError> {
-        check_environment!(a.environment.as_deref());
-        let environment = a.environment;
+        let environment = environment!(self, a.environment, or all);
         let limit = a.limit.unwrap_or(20).clamp(1, 1000);
         respond(
             self.engine
@@ -428,8 +446,7 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_stats(&self, Parameters(Args(a)): Parameters<Args<StatsArgs>>) -> Result<CallToolResult, McpError> {
-        check_environment!(a.environment.as_deref());
-        let environment = a.environment;
+        let environment = environment!(self, a.environment, or all);
         respond(
             self.engine
                 .read(move |cache| Box::pin(async move { cache.stats(environment.as_deref()).await }))
@@ -592,11 +609,20 @@ mod tests {
     }
 
     #[test]
-    fn an_environment_argument_must_be_a_base_url() {
-        assert!(check_environment(None).is_ok());
-        assert!(check_environment(Some("https://contoso.operations.dynamics.com")).is_ok());
+    fn an_environment_argument_is_a_base_url_or_a_profile_name() {
+        let none = Profiles::default();
+        assert_eq!(resolve_environment(&none, None), Ok(None));
+        let url = "https://contoso.operations.dynamics.com";
+        assert_eq!(resolve_environment(&none, Some(url.to_owned())), Ok(Some(url.to_owned())));
         for bad in ["contoso", "ftp://example.com", "http://"] {
-            assert!(check_environment(Some(bad)).is_err(), "{bad}");
+            assert!(resolve_environment(&none, Some(bad.to_owned())).is_err(), "{bad}");
         }
+        let profiles = Profiles { by_name: [("uat".to_owned(), url.to_owned())].into(), selected: Some("http://127.0.0.1:1".to_owned()) };
+        assert_eq!(resolve_environment(&profiles, Some("uat".to_owned())), Ok(Some(url.to_owned())));
+        assert_eq!(resolve_environment(&profiles, None), Ok(Some("http://127.0.0.1:1".to_owned())));
+        let e = resolve_environment(&profiles, Some("prod".to_owned())).unwrap_err();
+        assert!(e.contains("\"prod\" is neither a base URL") && e.contains("the profiles are uat"), "{e}");
+        assert_eq!(resolve_side(&profiles, "uat".to_owned()), Ok(url.to_owned()));
+        assert_eq!(resolve_side(&profiles, "ae97cdc85de9".to_owned()), Ok("ae97cdc85de9".to_owned()));
     }
 }

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { writeFileSync } from 'node:fs';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { PATHS, proxy, scratch, simulate } from './support.js';
@@ -46,8 +47,15 @@ async function failure(client, name, args) {
   return { error: result.structuredContent?.error ?? {}, text: result.content[0].text };
 }
 
-async function stdioClient(db) {
-  const transport = new StdioClientTransport({ command: PATHS.cli, args: ['--cache', db, 'mcp'], stderr: 'pipe' });
+/** A client of `d365meta mcp` over stdio; `config` is the configuration file (by default none, so
+ * that no profile of the user running the tests applies), `before` arguments before `mcp`. */
+async function stdioClient(db, { config = `${db}.no-config.toml`, before = [] } = {}) {
+  const transport = new StdioClientTransport({
+    command: PATHS.cli,
+    args: ['--cache', db, ...before, 'mcp'],
+    env: { ...getDefaultEnvironment(), D365META_CONFIG: config },
+    stderr: 'pipe',
+  });
   const client = new Client({ name: 'd365meta-tests', version: '1.0.0' });
   await client.connect(transport);
   return client;
@@ -414,4 +422,28 @@ test('a non-loopback address needs --allow-remote and a token', () => {
   const tokenless = run(['--http', '0.0.0.0:0', '--allow-remote'], { D365META_MCP_TOKEN: '' });
   assert.notEqual(tokenless.code, 0);
   assert.match(tokenless.stderr, /D365META_MCP_TOKEN/);
+});
+
+test('tools name environments by profile, and the server\'s profile is the default one', async (t) => {
+  const dir = scratch('mcp-profiles');
+  t.after(() => dir.remove());
+  const config = `${dir.dir}/config.toml`;
+  writeFileSync(config, `[profiles.first]\nbase_url = "${sim.urls[0]}"\nsign_in = "none"\n\n[profiles.second]\nbase_url = "${sim.urls[1]}"\nsign_in = "none"\n`);
+  const client = await stdioClient(dir.db, { config, before: ['--profile', 'first'] });
+  t.after(() => client.close());
+  for (const environment of ['first', 'second']) {
+    const report = await call(client, 'sync', { environment, wait: true });
+    assert.equal(report.report?.base_url ?? report.base_url, sim.urls[environment === 'first' ? 0 : 1], JSON.stringify(report).slice(0, 300));
+  }
+  const name = (await call(client, 'search', { text: 'customer', kinds: ['public-entity'], limit: 1 })).hits[0].name;
+  assert.equal((await call(client, 'get_entity', { name })).base_url, sim.urls[0], 'without an environment: the server\'s profile');
+  assert.equal((await call(client, 'get_entity', { name, environment: 'second' })).base_url, sim.urls[1]);
+  const diff = await call(client, 'diff', { a: 'first', b: 'second' });
+  assert.equal(diff.objects.length, 0);
+  assert.equal(diff.a.modules_hash, diff.b.modules_hash);
+  const { error } = await failure(client, 'get_entity', { name, environment: 'third' });
+  assert.equal(error.kind, 'invalid-input');
+  assert.match(error.message, /"third" is neither a base URL .* the profiles are first, second/);
+  const stats = await call(client, 'get_stats', {});
+  assert.equal(stats.environments.length, 2, 'statistics of every environment unless one is named');
 });

@@ -2,8 +2,8 @@
 //! and `default_profile`, turned into d365meta profiles. A secret written in that file is never
 //! copied: the imported profile reads it from a variable instead, and the report says so.
 
-use crate::profile::{Profile, Secret, SignIn, Value, check_base_url, check_name};
 use crate::Error;
+use crate::profile::{Profile, Secret, SignIn, Value, check_base_url, check_name};
 use serde_norway::Value as Yaml;
 use std::path::{Path, PathBuf};
 

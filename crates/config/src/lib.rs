@@ -50,6 +50,13 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A profile from settings as the file holds them, checked as the file's own are.
+pub fn profile_from_table(name: &str, table: toml::Table) -> Result<Profile, Error> {
+    let raw: profile::RawProfile =
+        table.try_into().map_err(|e: toml::de::Error| Error::new(format!("profile {name}: {}", e.to_string().trim_end())))?;
+    raw.validate(name)
+}
+
 /// The variable that moves the configuration file elsewhere.
 pub const CONFIG_VAR: &str = "D365META_CONFIG";
 
@@ -97,9 +104,7 @@ impl ConfigFile {
         let document: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| in_file(e.to_string()))?;
         let mut profiles = BTreeMap::new();
         for (name, table) in raw.profiles {
-            let profile: profile::RawProfile =
-                table.try_into().map_err(|e: toml::de::Error| in_file(format!("profile {name}: {}", e.to_string().trim_end())))?;
-            profiles.insert(name.clone(), profile.validate(&name).map_err(|e| in_file(e.message))?);
+            profiles.insert(name.clone(), profile_from_table(&name, table).map_err(|e| in_file(e.message))?);
         }
         if let Some(default) = &raw.default_profile
             && !profiles.contains_key(default)

@@ -71,7 +71,9 @@ impl Secret {
     pub fn resolve(&self, profile: &str) -> Result<String, Error> {
         match self {
             Secret::Env(var) => std::env::var(var).ok().filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-                Error::new(format!("profile {profile}: the client secret is to be read from the environment variable {var}, which is not set"))
+                Error::new(format!(
+                    "profile {profile}: the client secret is to be read from the environment variable {var}, which is not set"
+                ))
             }),
             Secret::Command(command) => {
                 let (shell, flag) = if cfg!(windows) { ("cmd", "/C") } else { ("sh", "-c") };
@@ -84,8 +86,9 @@ impl Secret {
                 if !output.status.success() {
                     return Err(Error::new(format!("profile {profile}: the client secret command {command:?} failed ({})", output.status)));
                 }
-                let secret = String::from_utf8(output.stdout)
-                    .map_err(|_| Error::new(format!("profile {profile}: the client secret command {command:?} printed something that is not text")))?;
+                let secret = String::from_utf8(output.stdout).map_err(|_| {
+                    Error::new(format!("profile {profile}: the client secret command {command:?} printed something that is not text"))
+                })?;
                 let secret = secret.trim().to_owned();
                 if secret.is_empty() {
                     return Err(Error::new(format!("profile {profile}: the client secret command {command:?} printed nothing")));
@@ -198,7 +201,8 @@ impl RawProfile {
             Some(Value::Literal(s)) => Some(s.clone()),
             _ => None,
         };
-        let unused = |what: &str, present: bool| if present { Err(bad(format!("{what} is not used by sign_in = {kind:?}"))) } else { Ok(()) };
+        let unused =
+            |what: &str, present: bool| if present { Err(bad(format!("{what} is not used by sign_in = {kind:?}"))) } else { Ok(()) };
         let sign_in = match kind {
             "client-secret" => {
                 // Unnamed ids and secret come from the variables every Azure SDK reads.

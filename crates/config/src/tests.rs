@@ -84,7 +84,11 @@ fn mistakes_are_named_with_the_file_the_profile_and_the_setting() {
 #[test]
 fn changes_are_written_back_keeping_comments_and_no_secret() {
     let path = scratch();
-    std::fs::write(&path, "# my environments\n[profiles.dev] # the box under my desk\nbase_url = \"http://127.0.0.1:8080\"\nsign_in = \"none\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "# my environments\n[profiles.dev] # the box under my desk\nbase_url = \"http://127.0.0.1:8080\"\nsign_in = \"none\"\n",
+    )
+    .unwrap();
     let mut config = ConfigFile::load(&path).unwrap();
     let uat = Profile {
         name: "uat".into(),
