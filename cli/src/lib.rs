@@ -16,7 +16,8 @@ mod sync;
 mod version;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use d365meta::auth::{AuthMode, Authenticator, ClientCredentials};
+use d365meta::auth::SignIn as AuthSignIn;
+use d365meta::auth::{AuthMode, Authenticator};
 use d365meta::cache::{Cache, CacheOptions, CoreError, ErrorKind};
 use d365meta::cancel::CancelToken;
 use d365meta::imports::store::Access;
@@ -47,6 +48,11 @@ pub struct Cli {
     /// loopback [default: auto, or none for a profile with sign_in = "none"]
     #[arg(long, global = true, value_enum)]
     auth: Option<AuthArg>,
+
+    /// Certificate authorities to trust besides the platform's (PEM), for the service and sign-in:
+    /// a TLS-inspecting proxy's. Verification is never turned off.
+    #[arg(long, global = true, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
 
     /// The profile whose environment and settings a command uses (see `d365meta profiles`).
     #[arg(long, global = true, value_name = "NAME")]
@@ -246,6 +252,7 @@ async fn run(mut cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         cancel,
         config_path: cli.config.clone().unwrap_or_else(d365meta_config::default_path),
         profile: None,
+        ca_file: cli.ca_file.clone(),
     };
     if let Some(named) = cli.command.named() {
         ctx.profile = resolve(&ctx, cli.profile.as_deref(), named)?;
@@ -377,6 +384,7 @@ pub(crate) struct Context {
     config_path: PathBuf,
     /// The profile whose settings apply (see [`resolve`]).
     profile: Option<d365meta_config::Profile>,
+    ca_file: Option<PathBuf>,
 }
 
 impl Context {
@@ -418,47 +426,44 @@ impl Context {
         })
     }
 
-    /// Options for a command that never reaches an environment: client credentials only from the
-    /// environment variables, no secret asked of the profile.
+    /// Options for a command that never reaches an environment: a client secret only from the
+    /// environment variables, nothing asked of the profile.
     fn options(&self, database: PathBuf) -> CacheOptions {
         let mut options = CacheOptions::new(database);
-        options.auth = Arc::new(Authenticator::new(self.auth_mode(), ClientCredentials::from_env()));
+        options.auth = Arc::new(Authenticator::new(self.auth_mode(), AuthSignIn::client_secret_from_env().unwrap_or(AuthSignIn::None)));
         options.cancel = self.cancel.clone();
         options.http.max_body_bytes = self.max_response_mb << 20;
-        if let Some(n) = self.profile.as_ref().and_then(|p| p.concurrency) {
+        let profile = self.profile.as_ref();
+        if let Some(n) = profile.and_then(|p| p.concurrency) {
             options.http.max_concurrency = n as usize;
         }
+        options.http.ca_file = self.ca_file.clone().or_else(|| profile.and_then(|p| p.ca_file.clone()));
         options
     }
 
-    /// Options for a command that reaches an environment: credentials from the environment
-    /// variables (which win), else as the profile's sign-in says.
+    /// Options for a command that reaches an environment: a client secret from the environment
+    /// variables (which win), else the profile's sign-in, else the default chain.
     fn sign_in_options(&self, database: PathBuf) -> anyhow::Result<CacheOptions> {
         let mut options = self.options(database);
-        if ClientCredentials::from_env().is_some() || self.auth_mode() == AuthMode::None {
+        if AuthSignIn::client_secret_from_env().is_some() || self.auth_mode() == AuthMode::None {
             return Ok(options);
         }
-        let Some(profile) = &self.profile else { return Ok(options) };
-        let unavailable = |kind: &str| {
-            invalid_input(format!(
-                "profile {}: sign_in = {kind:?} is not available in this build; use client-secret (or none for an environment that needs no token)",
-                profile.name
-            ))
-        };
-        match &profile.sign_in {
-            SignIn::Default | SignIn::None => {}
-            SignIn::ClientSecret { tenant_id, client_id, secret } => {
-                let named = |e: d365meta_config::Error| invalid_input(format!("profile {}: {}", profile.name, e.message));
-                let credentials = ClientCredentials {
+        let sign_in = match self.profile.as_ref().map(|p| (p, &p.sign_in)) {
+            None | Some((_, SignIn::Default)) => AuthSignIn::Default,
+            Some((_, SignIn::None)) => AuthSignIn::None,
+            Some((p, SignIn::ClientSecret { tenant_id, client_id, secret })) => {
+                let named = |e: d365meta_config::Error| invalid_input(format!("profile {}: {}", p.name, e.message));
+                AuthSignIn::ClientSecret {
                     tenant_id: tenant_id.resolve("the tenant id").map_err(named)?,
                     client_id: client_id.resolve("the client id").map_err(named)?,
-                    client_secret: secret.resolve(&profile.name).map_err(|e| invalid_input(e.message))?,
-                    token_endpoint: std::env::var("D365META_TOKEN_ENDPOINT").ok().filter(|v| !v.is_empty()),
-                };
-                options.auth = Arc::new(Authenticator::new(self.auth_mode(), Some(credentials)));
+                    secret: secret.resolve(&p.name).map_err(|e| invalid_input(e.message))?,
+                }
             }
-            other => return Err(unavailable(other.name())),
-        }
+            Some((_, SignIn::AzureCli { tenant_id })) => AuthSignIn::AzureCli { tenant_id: tenant_id.clone() },
+            Some((_, SignIn::ManagedIdentity { client_id })) => AuthSignIn::ManagedIdentity { client_id: client_id.clone() },
+            Some((_, SignIn::WorkloadIdentity)) => AuthSignIn::WorkloadIdentity,
+        };
+        options.auth = Arc::new(Authenticator::new(self.auth_mode(), sign_in));
         Ok(options)
     }
 

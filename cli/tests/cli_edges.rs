@@ -22,7 +22,7 @@ fn command(cache: &Path, args: &[&str]) -> Command {
         "AZURE_TENANT_ID",
         "AZURE_CLIENT_ID",
         "AZURE_CLIENT_SECRET",
-        "D365META_TOKEN_ENDPOINT",
+        "AZURE_AUTHORITY_HOST",
         "D365FO_BASE_URL",
         "D365FO_TENANT_ID",
         "D365FO_CLIENT_ID",
@@ -145,21 +145,25 @@ async fn a_sync_killed_hard_reads_as_interrupted_without_another_sync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_tells_phases_and_requests_apart_and_never_shows_a_token() {
-    let sim = simulator(Scale::Tiny).await;
+    let dir = scratch("log");
+    let pki = d365meta_simulator::TestPki::generate().unwrap();
+    let ca = dir.join("authority.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let data = Arc::new(Dataset::generate(Scale::Tiny));
+    let sim = Simulator::start_tls("127.0.0.1".parse().unwrap(), vec![EnvironmentSpec::new("a", data)], &pki).await.unwrap();
     sim.env(0).set_require_bearer(Some(DEFAULT_TOKEN.to_owned()));
     let url = sim.env(0).base_url();
-    let dir = scratch("log");
     let mut lines = Vec::new();
     for verbosity in ["-v", "-vv", "-vvv"] {
         let db = dir.join(format!("cache{verbosity}.db"));
         let out = {
-            let (db, url, endpoint) = (db.clone(), url.clone(), sim.token_endpoint("tenant"));
+            let (db, url, authority, ca) = (db.clone(), url.clone(), sim.authority_host(), ca.display().to_string());
             tokio::task::spawn_blocking(move || {
-                command(&db, &["--auth", "always", verbosity, "sync", &url])
+                command(&db, &["--auth", "always", "--ca-file", &ca, verbosity, "sync", &url])
                     .env("AZURE_TENANT_ID", "tenant")
                     .env("AZURE_CLIENT_ID", DEFAULT_CLIENT_ID)
                     .env("AZURE_CLIENT_SECRET", DEFAULT_CLIENT_SECRET)
-                    .env("D365META_TOKEN_ENDPOINT", endpoint)
+                    .env("AZURE_AUTHORITY_HOST", authority)
                     .output()
                     .unwrap()
             })

@@ -1,7 +1,7 @@
 //! Profiles: named environments in the configuration file, used wherever an environment is named,
 //! with flag > environment variable > profile; and profiles brought over from d365fo-client.
 
-use d365meta_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, Dataset, EnvironmentSpec, Scale, Simulator};
+use d365meta_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, Dataset, EnvironmentSpec, Scale, Simulator, TestPki};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -31,7 +31,7 @@ impl Home {
             "AZURE_TENANT_ID",
             "AZURE_CLIENT_ID",
             "AZURE_CLIENT_SECRET",
-            "D365META_TOKEN_ENDPOINT",
+            "AZURE_AUTHORITY_HOST",
             "D365FO_BASE_URL",
             "D365FO_TENANT_ID",
             "D365FO_CLIENT_ID",
@@ -169,12 +169,19 @@ async fn a_profile_names_an_environment_and_its_settings_everywhere() {
 
 #[tokio::test]
 async fn a_client_secret_profile_signs_in_with_a_secret_it_never_stores() {
-    let sim = simulator(1).await;
+    let home = Home::new("secret");
+    // Over HTTPS, as a real environment and its sign-in service are: the certificate authority made
+    // for this run is trusted through the profile's ca_file.
+    let pki = TestPki::generate().unwrap();
+    let ca = home.dir.join("authority.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let data = Arc::new(Dataset::generate(Scale::Tiny));
+    let sim = Simulator::start_tls("127.0.0.1".parse().unwrap(), vec![EnvironmentSpec::new("a", data)], &pki).await.unwrap();
     sim.env(0).set_require_bearer(Some(DEFAULT_TOKEN.to_owned()));
     let url = sim.env(0).base_url();
-    let endpoint = sim.token_endpoint("tenant");
-    let home = Home::new("secret");
+    let authority = sim.authority_host();
     let db = home.dir.join("cache.db").display().to_string();
+    let ca_text = ca.display().to_string();
     home.json(
         &[
             "--json",
@@ -189,6 +196,8 @@ async fn a_client_secret_profile_signs_in_with_a_secret_it_never_stores() {
             DEFAULT_CLIENT_ID,
             "--client-secret-env",
             "UAT_SECRET",
+            "--ca-file",
+            &ca_text,
         ],
         &[],
     )
@@ -199,21 +208,35 @@ async fn a_client_secret_profile_signs_in_with_a_secret_it_never_stores() {
     // Without the variable: a clear error before any request.
     home.fails(
         &["--cache", &db, "--auth", "always", "sync", "uat"],
-        &[("D365META_TOKEN_ENDPOINT", &endpoint)],
+        &[("AZURE_AUTHORITY_HOST", &authority)],
         2,
         "environment variable UAT_SECRET, which is not set",
     )
     .await;
     assert_eq!(sim.env(0).requests().len(), 0);
-    // With it, the sync signs in (the simulator demands the token on every request).
-    let report = home
-        .json(
-            &["--json", "--cache", &db, "--auth", "always", "sync", "uat"],
-            &[("UAT_SECRET", DEFAULT_CLIENT_SECRET), ("D365META_TOKEN_ENDPOINT", &endpoint)],
-        )
-        .await;
+    // With it, the sync signs in through the SDK at the simulator's authority (which demands the
+    // token on every request).
+    let env = [("UAT_SECRET", DEFAULT_CLIENT_SECRET), ("AZURE_AUTHORITY_HOST", authority.as_str())];
+    let report = home.json(&["--json", "--cache", &db, "--auth", "always", "sync", "uat"], &env).await;
     assert_eq!(report["plan"], "full", "{report}");
     assert!(report["requests"].as_u64().unwrap() > 0);
+    assert_eq!(sim.token_requests().len(), 1);
+    // A wrong secret: the sign-in service's refusal is named.
+    home.fails(
+        &["--cache", &db, "--auth", "always", "version", "uat"],
+        &[("UAT_SECRET", "wrong"), ("AZURE_AUTHORITY_HOST", &authority)],
+        1,
+        "signing in (client-secret)",
+    )
+    .await;
+    // Not trusting the authority, nothing is reached: verification is never skipped.
+    home.fails(
+        &["--cache", &db, "--auth", "always", "--ca-file", "/dev/null", "version", "uat"],
+        &env,
+        2,
+        "certificate authorities /dev/null: no PEM certificate in the file",
+    )
+    .await;
     // A command that prints the secret does as well; and what the profile says is shown, not the secret.
     home.json(
         &[
@@ -230,15 +253,20 @@ async fn a_client_secret_profile_signs_in_with_a_secret_it_never_stores() {
             DEFAULT_CLIENT_ID,
             "--client-secret-command",
             &format!("echo {DEFAULT_CLIENT_SECRET}"),
+            "--ca-file",
+            &ca_text,
         ],
         &[],
     )
     .await;
     let version =
-        home.json(&["--json", "--cache", &db, "--auth", "always", "version", "uat"], &[("D365META_TOKEN_ENDPOINT", &endpoint)]).await;
+        home.json(&["--json", "--cache", &db, "--auth", "always", "version", "uat"], &[("AZURE_AUTHORITY_HOST", &authority)]).await;
     assert_eq!(version["base_url"], url.as_str());
     let shown = home.json(&["--json", "profiles", "show", "uat"], &[]).await;
     assert_eq!(shown["sign_in"]["client_secret"]["command"], format!("echo {DEFAULT_CLIENT_SECRET}"));
+    // A sign-in authority that is not HTTPS is refused by the SDK.
+    home.fails(&["--cache", &db, "--auth", "always", "version", "uat"], &[("AZURE_AUTHORITY_HOST", "http://127.0.0.1:9")], 1, "HTTPS")
+        .await;
 }
 
 #[tokio::test]
@@ -264,4 +292,28 @@ async fn d365fo_client_profiles_are_imported_and_a_secret_written_there_is_not()
     let again = home.json(&["--json", "profiles", "import", &yaml.display().to_string()], &[]).await;
     assert_eq!(again["existing"], serde_json::json!(["prod", "dev"]));
     let _ = Path::new(&yaml);
+}
+
+#[tokio::test]
+async fn the_other_sign_ins_fail_clearly_where_there_is_no_azure() {
+    let home = Home::new("no-azure");
+    let url = "http://127.0.0.1:9";
+    for (name, kind) in [("cli", "azure-cli"), ("wi", "workload-identity"), ("chain", "default")] {
+        home.json(&["--json", "profiles", "add", name, "--base-url", url, "--sign-in", kind], &[]).await;
+    }
+    // No `az` to run, no workload identity variables, no client secret: each says what it lacked,
+    // before any request is sent.
+    let empty = home.dir.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let path = empty.display().to_string();
+    let env = [("PATH", path.as_str())];
+    home.fails(&["--auth", "always", "version", "cli"], &env, 1, "az not found on PATH").await;
+    home.fails(&["--auth", "always", "version", "wi"], &env, 1, "cannot set up sign-in (workload-identity): no tenant ID specified").await;
+    home.fails(
+        &["--auth", "always", "version", "chain"],
+        &env,
+        1,
+        "no sign-in worked (tried azure-cli: AzureCliCredential authentication failed. az not found on PATH",
+    )
+    .await;
 }

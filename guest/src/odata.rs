@@ -127,6 +127,17 @@ fn error_summary(response: &HttpResponse) -> String {
     if let Some(aid) = response.header("ms-dyn-aid") {
         out.push_str(&format!(" [activity {aid}]"));
     }
+    match response.status {
+        401 => out.push_str(
+            "; the usual causes: no token was sent (configure a sign-in), the app's client id is not in the environment's \
+             Microsoft Entra ID applications form (System administration > Setup), the token is from another tenant, or its \
+             audience is not this environment's URL",
+        ),
+        403 => out.push_str(
+            "; the token was accepted but the user the app is mapped to (in the Microsoft Entra ID applications form) lacks the rights",
+        ),
+        _ => {}
+    }
     out
 }
 

@@ -114,7 +114,8 @@ impl Cache {
                 (Database::open_claimed(&options.database, options.busy_timeout, Access::ReadOnly, &CACHE_CLAIM).map_err(open_error)?, None)
             }
         };
-        let network = Network::new(options.http, options.auth.clone(), options.cancel.clone());
+        let network = Network::new(options.http, options.auth.clone(), options.cancel.clone())
+            .map_err(|message| CoreError { kind: ErrorKind::InvalidInput, message })?;
         let services = Services::new(options.cancel, options.progress);
         let mut state = State::new(network, db, services);
         if let Some(reader) = reader {

@@ -32,7 +32,7 @@ fn runtime(cpu: Duration, memory: usize) -> Runtime {
 fn state() -> State {
     let cancel = CancelToken::new();
     State::new(
-        Network::new(HttpOptions::default(), Arc::new(Authenticator::none()), cancel.clone()),
+        Network::new(HttpOptions::default(), Arc::new(Authenticator::none()), cancel.clone()).unwrap(),
         Database::open_in_memory().unwrap(),
         Services::new(cancel, None),
     )

@@ -38,6 +38,29 @@ pub async fn simulator(specs: Vec<EnvironmentSpec>) -> Simulator {
     Simulator::start("127.0.0.1".parse().unwrap(), specs).await.expect("the simulator starts")
 }
 
+/// A simulator serving HTTPS (environments and token endpoint) with a certificate authority made
+/// for this run, and that authority's certificate written to `scratch` for clients to trust.
+pub async fn tls_simulator(specs: Vec<EnvironmentSpec>, scratch: &Scratch) -> (Simulator, PathBuf) {
+    let pki = d365meta_simulator::TestPki::generate().expect("test certificates");
+    let ca = scratch.0.join("test-authority.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let sim = Simulator::start_tls("127.0.0.1".parse().unwrap(), specs, &pki).await.expect("the simulator starts");
+    (sim, ca)
+}
+
+/// Options that sign in with the simulator's client secret at its (HTTPS) token endpoint, trusting
+/// its authority, and always send the token (the simulator is on loopback).
+pub fn signed_in_options(db: &Path, sim: &Simulator, ca: &Path) -> CacheOptions {
+    use d365meta::auth::{AuthMode, Authenticator, SignIn};
+    use d365meta_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
+    let mut o = options(db);
+    o.http.ca_file = Some(ca.to_owned());
+    let sign_in =
+        SignIn::ClientSecret { tenant_id: "tenant".into(), client_id: DEFAULT_CLIENT_ID.into(), secret: DEFAULT_CLIENT_SECRET.into() };
+    o.auth = Arc::new(Authenticator::new(AuthMode::Always, sign_in).with_authority_host(sim.authority_host()));
+    o
+}
+
 /// A directory removed when the test ends.
 pub struct Scratch(pub PathBuf);
 

@@ -2,10 +2,9 @@
 //! throttling, slow or short-lived tokens, oversized answers, bad language codes, duplicate items.
 //! Each test reproduces one fault against the real component in the real host over loopback.
 
-use d365meta::auth::{AuthMode, Authenticator, ClientCredentials};
 use d365meta::bindings::name_of;
 use d365meta::cache::{Cache, ErrorKind, Strategy, SyncOptions};
-use d365meta_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, Fault, FaultKind, Scale};
+use d365meta_simulator::{DEFAULT_TOKEN, Fault, FaultKind, Scale};
 use d365meta_tests::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -166,29 +165,17 @@ async fn throttled_labels_do_not_hold_up_the_others() {
     }
 }
 
-fn with_tokens(sim: &d365meta_simulator::Simulator, db: &std::path::Path) -> d365meta::cache::CacheOptions {
-    let mut options = options(db);
-    let credentials = ClientCredentials {
-        tenant_id: "tenant".into(),
-        client_id: DEFAULT_CLIENT_ID.into(),
-        client_secret: DEFAULT_CLIENT_SECRET.into(),
-        token_endpoint: Some(sim.token_endpoint("tenant")),
-    };
-    options.auth = Arc::new(Authenticator::new(AuthMode::Always, Some(credentials)));
-    options
-}
-
 #[tokio::test]
 async fn the_token_endpoint_is_retried_and_a_short_lived_token_reused() {
     let data = dataset(Scale::Tiny);
-    let sim = simulator(vec![spec("a", data.clone())]).await;
+    let scratch = Scratch::new("token");
+    let (sim, ca) = tls_simulator(vec![spec("a", data.clone())], &scratch).await;
     sim.env(0).set_require_bearer(Some(DEFAULT_TOKEN.to_owned()));
     sim.set_token_expires_in(30);
     sim.inject_token_fault(Fault::throttle("/token", 1, 1));
     sim.inject_token_fault(Fault::status("/token", 1, 503));
     sim.inject_token_fault(Fault::new("/token", 1, FaultKind::Reset));
-    let scratch = Scratch::new("token");
-    let mut cache = Cache::open(runtime(), with_tokens(&sim, &scratch.db())).await.unwrap();
+    let mut cache = Cache::open(runtime(), signed_in_options(&scratch.db(), &sim, &ca)).await.unwrap();
     let report = cache.sync(&sim.env(0).base_url(), auto()).await.unwrap();
     assert_eq!(counts_array(report.counts.as_ref().unwrap()), expected_counts(&data, &["en-US"]));
     let tokens = sim.token_requests();
@@ -383,7 +370,7 @@ async fn gc_can_give_the_space_back_and_an_environment_can_be_forgotten() {
 
 /// What the simulator answers at `url`, fetched directly.
 async fn fetch_text(url: &str) -> String {
-    let client = d365meta::imports::http::shared_client(Duration::from_secs(5));
+    let client = d365meta::imports::http::shared_client(Duration::from_secs(5), None).unwrap();
     client.get(url).send().await.unwrap().text().await.unwrap()
 }
 

@@ -22,7 +22,7 @@ fn get(path: &str) -> Request {
 #[tokio::test]
 async fn an_environment_reaches_only_its_own_base_url() {
     let sim = simulator(vec![spec("allowed", dataset(Scale::Tiny)), spec("other", dataset(Scale::Tiny))]).await;
-    let network = Network::new(quick_http(), Arc::new(Authenticator::none()), CancelToken::new());
+    let network = Network::new(quick_http(), Arc::new(Authenticator::none()), CancelToken::new()).unwrap();
     let env = network.environment(&sim.env(0).base_url()).unwrap();
 
     let ok = env.send(get("/Metadata/PublicEnumerations('NoYes')")).await.unwrap();
@@ -58,7 +58,7 @@ async fn cancelling_stops_a_request_that_waits_to_be_retried() {
     let sim = simulator(vec![spec("busy", dataset(Scale::Tiny))]).await;
     sim.env(0).inject(d365meta_simulator::Fault::throttle("DataEntities", 1, 30));
     let cancel = CancelToken::new();
-    let network = Network::new(quick_http(), Arc::new(Authenticator::none()), cancel.clone());
+    let network = Network::new(quick_http(), Arc::new(Authenticator::none()), cancel.clone()).unwrap();
     let env = network.environment(&sim.env(0).base_url()).unwrap();
     let canceller = {
         let cancel = cancel.clone();

@@ -43,7 +43,7 @@ async fn sandbox(db: &std::path::Path) -> Sandbox {
     let component = Component::new(runtime.engine_ref(), &bytes).unwrap();
     let linker = Runtime::linker(runtime.engine_ref()).unwrap();
     let cancel = CancelToken::new();
-    let network = Network::new(quick_http(), Arc::new(Authenticator::none()), cancel.clone());
+    let network = Network::new(quick_http(), Arc::new(Authenticator::none()), cancel.clone()).unwrap();
     let state = State::new(network, Database::open(db, DEFAULT_BUSY_TIMEOUT).unwrap(), Services::new(cancel, None))
         .with_reader(Database::open_with(db, DEFAULT_BUSY_TIMEOUT, Access::ReadOnly).unwrap());
     let mut store = runtime.new_store(state);

@@ -1,6 +1,5 @@
 //! Version detection end to end: the real component in the real host against the simulator.
 
-use d365meta::auth::{AuthMode, Authenticator, ClientCredentials};
 use d365meta::cache::{Cache, ErrorKind};
 use d365meta_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, Fault, Scale, load_modules_file};
 use d365meta_tests::*;
@@ -187,29 +186,35 @@ async fn bad_base_urls_are_refused_before_any_request() {
 
 #[tokio::test]
 async fn tokens_are_obtained_by_the_host_and_sent_where_required() {
-    let sim = simulator(vec![spec("secured", dataset(Scale::Tiny))]).await;
-    sim.env(0).set_require_bearer(Some(DEFAULT_TOKEN.to_owned()));
     let scratch = Scratch::new("token");
+    let (sim, ca) = tls_simulator(vec![spec("secured", dataset(Scale::Tiny))], &scratch).await;
+    sim.env(0).set_require_bearer(Some(DEFAULT_TOKEN.to_owned()));
 
-    // Without a token the service refuses, and the error says so.
+    // Without trusting the simulator's authority nothing is reached, and the error says why.
     let err = open(&scratch.db()).await.detect_version(&sim.env(0).base_url()).await.unwrap_err();
-    assert!(core_error(&err).message.contains("HTTP 401"), "{err:#}");
+    assert!(core_error(&err).message.to_lowercase().contains("certificate"), "{err:#}");
+    // Trusting it but without a token, the service refuses, and the error says what usually causes it.
+    let mut trusting = options(&scratch.db());
+    trusting.http.ca_file = Some(ca.clone());
+    let err = Cache::open(runtime(), trusting).await.unwrap().detect_version(&sim.env(0).base_url()).await.unwrap_err();
+    let message = &core_error(&err).message;
+    assert!(message.contains("HTTP 401") && message.contains("Microsoft Entra ID applications"), "{message}");
 
-    let credentials = ClientCredentials {
-        tenant_id: "contoso".into(),
-        client_id: DEFAULT_CLIENT_ID.into(),
-        client_secret: DEFAULT_CLIENT_SECRET.into(),
-        token_endpoint: Some(sim.token_endpoint("contoso")),
-    };
-    let mut options = options(&scratch.db());
-    options.auth = Arc::new(Authenticator::new(AuthMode::Always, Some(credentials)));
-    let mut cache = Cache::open(runtime(), options).await.unwrap();
+    // Signed in with the client secret through the SDK, at the simulator's HTTPS authority.
+    let mut cache = Cache::open(runtime(), signed_in_options(&scratch.db(), &sim, &ca)).await.unwrap();
     sim.env(0).clear_requests();
     let report = cache.detect_version(&sim.env(0).base_url()).await.unwrap();
     assert_eq!(report.requests, 3);
     let served = sim.env(0).requests();
     assert!(served.iter().all(|r| r.authorization.as_deref() == Some(&format!("Bearer {DEFAULT_TOKEN}")[..])), "{served:?}");
     assert_eq!(sim.token_requests().len(), 1, "one token serves every request");
+
+    // A token the service stops accepting is replaced once: the next request signs in again.
+    sim.set_credentials(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, "a-new-token");
+    sim.env(0).set_require_bearer(Some("a-new-token".to_owned()));
+    let report = cache.detect_version(&sim.env(0).base_url()).await.unwrap();
+    assert!(report.requests >= 3);
+    assert_eq!(sim.token_requests().len(), 2, "signed in again after the 401");
 }
 
 #[tokio::test]

@@ -18,8 +18,7 @@ use crate::cancel::CancelToken;
 use crate::policy::Origin;
 use crate::runtime::State;
 use reqwest::Url;
-use reqwest::header::HeaderMap;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -40,6 +39,9 @@ pub struct HttpOptions {
     pub backoff_cap: Duration,
     /// Requests in flight at once within one batch.
     pub max_concurrency: usize,
+    /// Certificate authorities to trust besides the platform's (PEM; a TLS-inspecting proxy's),
+    /// for requests to the service and sign-in alike. Verification itself is never turned off.
+    pub ca_file: Option<std::path::PathBuf>,
     /// The largest response body accepted. A real environment's largest answer (all public
     /// entities) is tens of megabytes.
     pub max_body_bytes: u64,
@@ -58,6 +60,7 @@ impl Default for HttpOptions {
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(30),
             max_concurrency: 16,
+            ca_file: None,
             max_body_bytes: DEFAULT_MAX_RESPONSE_MIB << 20,
         }
     }
@@ -91,23 +94,35 @@ impl HttpStats {
     }
 }
 
-/// The process-wide client: building one loads the platform's roots, which costs milliseconds, and
-/// one client shares its connection pool across all requests. It never follows a redirect itself:
-/// the policy decides, per request.
-pub fn shared_client(connect_timeout: Duration) -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .connect_timeout(connect_timeout)
-                .pool_idle_timeout(Duration::from_secs(60))
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("d365meta/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .expect("the HTTP client configuration is valid")
-        })
-        .clone()
+/// The process-wide client for a set of trusted authorities: building one loads the platform's
+/// roots, which costs milliseconds, and one client shares its connection pool across all requests.
+/// It never follows a redirect itself (the policy decides, per request), and goes through the
+/// proxies `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` name.
+pub fn shared_client(connect_timeout: Duration, ca_file: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
+    static CLIENTS: OnceLock<std::sync::Mutex<HashMap<Option<std::path::PathBuf>, reqwest::Client>>> = OnceLock::new();
+    let mut clients = CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let key = ca_file.map(std::path::Path::to_path_buf);
+    if let Some(client) = clients.get(&key) {
+        return Ok(client.clone());
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("d365meta/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_file {
+        let bad = |why: String| format!("certificate authorities {}: {why}", path.display());
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+        if certificates.is_empty() {
+            return Err(bad("no PEM certificate in the file".to_owned()));
+        }
+        builder = builder.tls_certs_merge(certificates);
+    }
+    let client = builder.build().map_err(|e| format!("cannot set up the HTTP client: {}", describe_reqwest_error(&e)))?;
+    clients.insert(key, client.clone());
+    Ok(client)
 }
 
 /// What every environment of one cache shares: the client, the policy's settings, credentials,
@@ -121,14 +136,14 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new(options: HttpOptions, auth: Arc<Authenticator>, cancel: CancelToken) -> Self {
-        Network {
-            client: shared_client(options.connect_timeout),
+    pub fn new(options: HttpOptions, auth: Arc<Authenticator>, cancel: CancelToken) -> Result<Self, String> {
+        Ok(Network {
+            client: shared_client(options.connect_timeout, options.ca_file.as_deref())?,
             options: Arc::new(options),
             auth,
             cancel,
             stats: Arc::new(HttpStats::default()),
-        }
+        })
     }
 
     pub fn stats(&self) -> Arc<HttpStats> {
@@ -207,6 +222,8 @@ struct Exchange {
     origin: Origin,
     attempt: u32,
     started: Instant,
+    /// Whether the service has refused a token of ours once already (it gets one new one).
+    signed_in_again: bool,
 }
 
 /// What one attempt leads to.
@@ -258,7 +275,7 @@ impl Sender {
             api::Method::Get => reqwest::Method::GET,
             api::Method::Post => reqwest::Method::POST,
         };
-        Ok(Exchange { request, method, url, origin: self.origin.clone(), attempt: 0, started: Instant::now() })
+        Ok(Exchange { request, method, url, origin: self.origin.clone(), attempt: 0, started: Instant::now(), signed_in_again: false })
     }
 
     /// One attempt of `exchange`: send it, read the answer, and decide what comes next.
@@ -276,7 +293,8 @@ impl Sender {
         let token = match self.auth.token_for(&self.client, &exchange.origin, &self.options, &self.cancel).await {
             Ok(token) => token,
             Err(e) => {
-                tracing::error!("{e}");
+                // The error goes to the component, which reports it once; concurrent requests meet it too.
+                tracing::debug!("{e}");
                 return Step::Done(Err(api::Error::Other(format!("could not obtain an access token: {e}"))));
             }
         };
@@ -309,6 +327,18 @@ impl Sender {
             && is_redirect(response.status)
         {
             return self.redirect(exchange, response);
+        }
+        // A token the service refuses may have been revoked or have expired early: sign in anew
+        // once, then let the refusal stand.
+        if let Ok(response) = &outcome
+            && response.status == 401
+            && let Some(token) = &token
+            && !exchange.signed_in_again
+        {
+            exchange.signed_in_again = true;
+            self.auth.refused(&exchange.origin, token).await;
+            tracing::info!("the service refused the token (HTTP 401); signing in again");
+            return Step::Again(Duration::ZERO);
         }
         let retry = match &outcome {
             Ok(response) if is_retryable_status(response.status) => Some(retry_after(&response.headers)),
@@ -629,10 +659,6 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 fn retry_after(headers: &[api::Header]) -> Option<Duration> {
     let value = headers.iter().find(|h| h.name.eq_ignore_ascii_case("retry-after"))?;
     parse_retry_after(&value.value)
-}
-
-pub(crate) fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
-    parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?)
 }
 
 fn parse_retry_after(value: &str) -> Option<Duration> {

@@ -15,6 +15,6 @@ mod setup;
 pub use dataset::{Dataset, Evolution, Labels, Scale, module_line};
 pub use modules_file::load_modules_file;
 pub use server::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, EnvironmentSpec, Fault, FaultKind, RecordedRequest, SimEnv, Simulator,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, EnvironmentSpec, Fault, FaultKind, RecordedRequest, SimEnv, Simulator, TestPki,
 };
 pub use setup::Setup;

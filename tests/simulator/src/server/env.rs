@@ -59,7 +59,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SimEnv {
-    pub(crate) fn new(index: usize, addr: SocketAddr, spec: EnvironmentSpec, caches: Arc<CacheRegistry>) -> SimEnv {
+    pub(crate) fn new(index: usize, addr: SocketAddr, spec: EnvironmentSpec, caches: Arc<CacheRegistry>, scheme: &str) -> SimEnv {
         // A listener on every interface is still reached through loopback.
         let host = match addr.ip() {
             ip if ip.is_unspecified() && ip.is_ipv4() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
@@ -68,7 +68,7 @@ impl SimEnv {
         };
         SimEnv {
             index,
-            base_url: format!("http://{host}"),
+            base_url: format!("{scheme}://{host}"),
             addr,
             state: RwLock::new(State {
                 cache: caches.cache_for(&spec.dataset),

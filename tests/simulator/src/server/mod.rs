@@ -9,10 +9,12 @@ mod faults;
 mod filter;
 mod odata;
 mod routes;
+mod tls;
 
 pub use auth::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN};
 pub use env::{EnvironmentSpec, SimEnv};
 pub use faults::{Fault, FaultKind};
+pub use tls::TestPki;
 
 use anyhow::Context;
 use auth::TokenService;
@@ -146,8 +148,9 @@ pub(crate) fn fault_response(kind: &FaultKind, conn: Conn) -> Option<Result<Resp
     }
 }
 
-/// Accepts connections until aborted; aborting drops every open connection too.
-async fn serve(listener: TcpListener, target: Target) {
+/// Accepts connections until aborted; aborting drops every open connection too. With `tls`, each
+/// connection is HTTPS.
+async fn serve(listener: TcpListener, target: Target, tls: Option<tokio_rustls::TlsAcceptor>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -156,12 +159,24 @@ async fn serve(listener: TcpListener, target: Target) {
                     let _ = stream.set_nodelay(true);
                     let target = target.clone();
                     let conn = Conn::of(&stream);
+                    let tls = tls.clone();
                     connections.spawn(async move {
                         let service = service_fn(move |req| {
                             let target = target.clone();
                             async move { target.handle(req, conn).await }
                         });
-                        let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+                        let http = http1::Builder::new().keep_alive(true).to_owned();
+                        match tls {
+                            None => {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                            // A client that does not trust the authority ends the handshake: nothing is served.
+                            Some(acceptor) => {
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                                }
+                            }
+                        }
                     });
                 }
                 // Out of file descriptors, usually: back off instead of spinning.
@@ -181,6 +196,7 @@ pub struct Simulator {
     /// The next port to listen on; 0 for an ephemeral port each time.
     next_port: Mutex<u16>,
     caches: Arc<CacheRegistry>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -196,21 +212,36 @@ impl Simulator {
     /// Environments listen on `listen`'s port and the following ones, in order, then the token
     /// endpoint on the next; later environments continue from there. Port 0: ephemeral ports.
     pub async fn start_at(listen: SocketAddr, specs: Vec<EnvironmentSpec>) -> anyhow::Result<Simulator> {
+        Simulator::start_with(listen, specs, None).await
+    }
+
+    /// As [`Simulator::start`], serving HTTPS (environments and token endpoint) with `pki`'s
+    /// server certificate.
+    pub async fn start_tls(listen: IpAddr, specs: Vec<EnvironmentSpec>, pki: &TestPki) -> anyhow::Result<Simulator> {
+        Simulator::start_with(SocketAddr::new(listen, 0), specs, Some(pki.acceptor.clone())).await
+    }
+
+    async fn start_with(
+        listen: SocketAddr,
+        specs: Vec<EnvironmentSpec>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> anyhow::Result<Simulator> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let caches = Arc::new(CacheRegistry::default());
         let next_port = Mutex::new(listen.port());
         let mut envs = Vec::new();
         let mut tasks = Vec::new();
         for (index, spec) in specs.into_iter().enumerate() {
             let listener = bind(listen.ip(), &next_port).await?;
-            let env = Arc::new(SimEnv::new(index, listener.local_addr()?, spec, caches.clone()));
-            tasks.push(tokio::spawn(serve(listener, Target::Env(env.clone()))));
+            let env = Arc::new(SimEnv::new(index, listener.local_addr()?, spec, caches.clone(), scheme));
+            tasks.push(tokio::spawn(serve(listener, Target::Env(env.clone()), tls.clone())));
             envs.push(env);
         }
         let tokens = Arc::new(TokenService::new());
         let listener = bind(listen.ip(), &next_port).await?;
         let token_addr = listener.local_addr()?;
-        tasks.push(tokio::spawn(serve(listener, Target::Token(tokens.clone()))));
-        Ok(Simulator { envs: RwLock::new(envs), tasks: Mutex::new(tasks), tokens, token_addr, listen: listen.ip(), next_port, caches })
+        tasks.push(tokio::spawn(serve(listener, Target::Token(tokens.clone()), tls.clone())));
+        Ok(Simulator { envs: RwLock::new(envs), tasks: Mutex::new(tasks), tokens, token_addr, listen: listen.ip(), next_port, caches, tls })
     }
 
     /// Adds an environment on its own listener; returns its index.
@@ -218,8 +249,9 @@ impl Simulator {
         let listener = bind(self.listen, &self.next_port).await?;
         let mut envs = self.envs.write().unwrap_or_else(|e| e.into_inner());
         let index = envs.len();
-        let env = Arc::new(SimEnv::new(index, listener.local_addr()?, spec, self.caches.clone()));
-        lock(&self.tasks).push(tokio::spawn(serve(listener, Target::Env(env.clone()))));
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let env = Arc::new(SimEnv::new(index, listener.local_addr()?, spec, self.caches.clone(), scheme));
+        lock(&self.tasks).push(tokio::spawn(serve(listener, Target::Env(env.clone()), self.tls.clone())));
         envs.push(env);
         Ok(index)
     }
@@ -241,9 +273,15 @@ impl Simulator {
         self.envs.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// `http://127.0.0.1:PORT/<tenant>/oauth2/v2.0/token`, answering the client-credentials flow.
+    /// `http://127.0.0.1:PORT/<tenant>/oauth2/v2.0/token` (https with TLS), answering the
+    /// client-credentials flow.
     pub fn token_endpoint(&self, tenant: &str) -> String {
-        format!("http://{}/{tenant}/oauth2/v2.0/token", self.token_addr)
+        format!("{}/{tenant}/oauth2/v2.0/token", self.authority_host())
+    }
+
+    /// The token service's origin, as `AZURE_AUTHORITY_HOST` names a sign-in authority.
+    pub fn authority_host(&self) -> String {
+        format!("{}://{}", if self.tls.is_some() { "https" } else { "http" }, self.token_addr)
     }
 
     /// The client id and secret the token endpoint accepts, and the token it issues (defaults:
