@@ -317,3 +317,20 @@ async fn the_other_sign_ins_fail_clearly_where_there_is_no_azure() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn ssl_cert_file_names_the_authorities_trusted_as_openssl_does() {
+    let home = Home::new("ssl-cert-file");
+    let pki = TestPki::generate().unwrap();
+    let ca = home.dir.join("authority.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let data = Arc::new(Dataset::generate(Scale::Tiny));
+    let sim = Simulator::start_tls("127.0.0.1".parse().unwrap(), vec![EnvironmentSpec::new("a", data)], &pki).await.unwrap();
+    let url = sim.env(0).base_url();
+    let db = home.dir.join("cache.db").display().to_string();
+    // Not trusted: the handshake fails and the error says so.
+    home.fails(&["--cache", &db, "version", &url], &[("SSL_CERT_FILE", "/nonexistent.pem")], 1, "certificate").await;
+    // SSL_CERT_FILE naming the authority: trusted, with no flag and no profile.
+    let version = home.json(&["--json", "--cache", &db, "version", &url], &[("SSL_CERT_FILE", &ca.display().to_string())]).await;
+    assert_eq!(version["base_url"], url.as_str());
+}
