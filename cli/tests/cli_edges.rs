@@ -1,6 +1,8 @@
 //! What a first real user meets at the edges of the command-line tool: messages, exit codes, logs,
 //! a run killed hard, a cache file the user may only read.
 
+mod common;
+
 use d365meta_simulator::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, Dataset, EnvironmentSpec, Fault, FaultKind, Scale, Simulator,
 };
@@ -18,18 +20,7 @@ fn scratch(name: &str) -> PathBuf {
 fn command(cache: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_d365meta"));
     command.arg("--cache").arg(cache).args(args);
-    for var in [
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_AUTHORITY_HOST",
-        "D365FO_BASE_URL",
-        "D365FO_TENANT_ID",
-        "D365FO_CLIENT_ID",
-        "D365FO_CLIENT_SECRET",
-    ] {
-        command.env_remove(var);
-    }
+    common::without_caller_variables(&mut command);
     // No profile of the user's running the tests applies.
     command.env("D365META_CONFIG", cache.with_extension("no-config.toml"));
     command
@@ -146,11 +137,7 @@ async fn a_sync_killed_hard_reads_as_interrupted_without_another_sync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_tells_phases_and_requests_apart_and_never_shows_a_token() {
     let dir = scratch("log");
-    let pki = d365meta_simulator::TestPki::generate().unwrap();
-    let ca = dir.join("authority.pem");
-    std::fs::write(&ca, &pki.ca_pem).unwrap();
-    let data = Arc::new(Dataset::generate(Scale::Tiny));
-    let sim = Simulator::start_tls("127.0.0.1".parse().unwrap(), vec![EnvironmentSpec::new("a", data)], &pki).await.unwrap();
+    let (sim, ca) = common::tls_simulator(&dir).await;
     sim.env(0).set_require_bearer(Some(DEFAULT_TOKEN.to_owned()));
     let url = sim.env(0).base_url();
     let mut lines = Vec::new();

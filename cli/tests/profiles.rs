@@ -1,7 +1,9 @@
 //! Profiles: named environments in the configuration file, used wherever an environment is named,
 //! with flag > environment variable > profile; and profiles brought over from d365fo-client.
 
-use d365meta_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, Dataset, EnvironmentSpec, Scale, Simulator, TestPki};
+mod common;
+
+use d365meta_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, Dataset, EnvironmentSpec, Scale, Simulator};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -27,18 +29,7 @@ impl Home {
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_d365meta"));
         command.args(args).env("D365META_CONFIG", self.config()).env("XDG_CACHE_HOME", self.dir.join("xdg-cache"));
-        for var in [
-            "AZURE_TENANT_ID",
-            "AZURE_CLIENT_ID",
-            "AZURE_CLIENT_SECRET",
-            "AZURE_AUTHORITY_HOST",
-            "D365FO_BASE_URL",
-            "D365FO_TENANT_ID",
-            "D365FO_CLIENT_ID",
-            "D365FO_CLIENT_SECRET",
-        ] {
-            command.env_remove(var);
-        }
+        common::without_caller_variables(&mut command);
         command
     }
 
@@ -172,11 +163,7 @@ async fn a_client_secret_profile_signs_in_with_a_secret_it_never_stores() {
     let home = Home::new("secret");
     // Over HTTPS, as a real environment and its sign-in service are: the certificate authority made
     // for this run is trusted through the profile's ca_file.
-    let pki = TestPki::generate().unwrap();
-    let ca = home.dir.join("authority.pem");
-    std::fs::write(&ca, &pki.ca_pem).unwrap();
-    let data = Arc::new(Dataset::generate(Scale::Tiny));
-    let sim = Simulator::start_tls("127.0.0.1".parse().unwrap(), vec![EnvironmentSpec::new("a", data)], &pki).await.unwrap();
+    let (sim, ca) = common::tls_simulator(&home.dir).await;
     sim.env(0).set_require_bearer(Some(DEFAULT_TOKEN.to_owned()));
     let url = sim.env(0).base_url();
     let authority = sim.authority_host();
@@ -321,11 +308,7 @@ async fn the_other_sign_ins_fail_clearly_where_there_is_no_azure() {
 #[tokio::test]
 async fn ssl_cert_file_names_the_authorities_trusted_as_openssl_does() {
     let home = Home::new("ssl-cert-file");
-    let pki = TestPki::generate().unwrap();
-    let ca = home.dir.join("authority.pem");
-    std::fs::write(&ca, &pki.ca_pem).unwrap();
-    let data = Arc::new(Dataset::generate(Scale::Tiny));
-    let sim = Simulator::start_tls("127.0.0.1".parse().unwrap(), vec![EnvironmentSpec::new("a", data)], &pki).await.unwrap();
+    let (sim, ca) = common::tls_simulator(&home.dir).await;
     let url = sim.env(0).base_url();
     let db = home.dir.join("cache.db").display().to_string();
     // Not trusted: the handshake fails and the error says so.
