@@ -5,6 +5,7 @@
 
 mod demo;
 mod diff;
+mod import;
 mod logging;
 mod mcp;
 mod output;
@@ -116,6 +117,8 @@ enum Command {
     Mcp(mcp::Args),
     /// Write the core component (the WebAssembly this tool runs) to a file, for other hosts.
     ExportComponent(ExportArgs),
+    /// Bring the versions in a d365fo-client metadata cache (metadata_v2.db) into this cache, without asking any environment.
+    Import(import::Args),
     /// Named environments and their settings: list, show, add, remove, default, import from d365fo-client.
     Profiles {
         #[command(subcommand)]
@@ -145,6 +148,7 @@ impl Command {
             Command::Mcp(_) => "mcp",
             Command::ExportComponent(_) => "export-component",
             Command::Profiles { .. } => "profiles",
+            Command::Import(_) => "import",
         }
     }
 
@@ -163,7 +167,7 @@ impl Command {
             Command::Label(a) => a.named(),
             Command::Search(a) => a.named(),
             Command::Stats(a) => a.named(),
-            Command::Gc(_) | Command::Envs | Command::Mcp(_) => Vec::new(),
+            Command::Gc(_) | Command::Envs | Command::Mcp(_) | Command::Import(_) => Vec::new(),
             Command::Simulate(_) | Command::Demo(_) | Command::ExportComponent(_) | Command::Profiles { .. } => return None,
         })
     }
@@ -278,6 +282,7 @@ async fn run(mut cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         Command::Mcp(args) => mcp::run(&ctx, args).await,
         Command::ExportComponent(args) => export_component(&ctx, args),
         Command::Profiles { action } => profiles::run(&ctx, action).await,
+        Command::Import(args) => import::run(&ctx, args).await,
     }
 }
 

@@ -200,6 +200,30 @@ impl Cache {
         .await
     }
 
+    /// Syncs the environment `base_url` from a recording of it instead of the environment itself:
+    /// `responder` answers every request, and nothing goes over the network. The cache ends up as
+    /// a sync from the live environment would leave it.
+    pub async fn sync_replayed(
+        &mut self,
+        base_url: &str,
+        responder: Arc<dyn crate::imports::http::Responder>,
+        options: SyncOptions,
+    ) -> anyhow::Result<SyncReport> {
+        let environment = self
+            .store
+            .data()
+            .network
+            .replayed_environment(base_url, responder)
+            .map_err(|message| CoreError { kind: ErrorKind::InvalidInput, message })?;
+        let handle = self.store.data_mut().table.push(environment)?;
+        let borrowed = Resource::new_borrow(handle.rep());
+        let result = self
+            .call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_sync(store, borrowed, &options).await }))
+            .await;
+        self.store.data_mut().table.delete(handle)?;
+        result
+    }
+
     /// Recorded syncs, newest first, of one environment or (without a base URL) of all.
     pub async fn history(&mut self, base_url: Option<&str>, limit: u32) -> anyhow::Result<Vec<SyncRun>> {
         let options = ReadOptions { base_url: base_url.map(str::to_owned), labels: None };

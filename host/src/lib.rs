@@ -15,6 +15,7 @@ pub mod bindings;
 pub mod cache;
 pub mod cancel;
 pub mod diff_text;
+pub mod import;
 pub mod imports;
 pub mod paths;
 pub mod policy;

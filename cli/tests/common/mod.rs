@@ -1,5 +1,6 @@
 //! What the command-line tests share: a run of the binary that nothing of the caller's
-//! environment reaches, and a simulator over HTTPS.
+//! environment reaches, and a simulator over HTTPS. Each test binary uses what it needs of it.
+#![allow(dead_code)]
 
 use d365meta_simulator::{Dataset, EnvironmentSpec, Scale, Simulator, TestPki};
 use std::path::{Path, PathBuf};

@@ -125,6 +125,13 @@ pub fn shared_client(connect_timeout: Duration, ca_file: Option<&std::path::Path
     Ok(client)
 }
 
+/// Answers an environment's requests in the process instead of over the network: an environment
+/// recorded elsewhere (another program's cache being imported), never a live one.
+pub trait Responder: Send + Sync {
+    /// The status and body answering `method` `path_and_query` (under the base URL).
+    fn respond(&self, method: &str, path_and_query: &str) -> (u16, Vec<u8>);
+}
+
 /// What every environment of one cache shares: the client, the policy's settings, credentials,
 /// cancellation and the counters. It makes the `environment` resources the component is given.
 pub struct Network {
@@ -169,8 +176,17 @@ impl Network {
                 auth: self.auth.clone(),
                 cancel: self.cancel.clone(),
                 stats: self.stats.clone(),
+                local: None,
             },
         })
+    }
+
+    /// The environment `base_url` as [`Network::environment`] makes it, its requests answered by
+    /// `responder` and never sent.
+    pub fn replayed_environment(&self, base_url: &str, responder: Arc<dyn Responder>) -> Result<EnvironmentHandle, String> {
+        let mut handle = self.environment(base_url)?;
+        handle.sender.local = Some(responder);
+        Ok(handle)
     }
 }
 
@@ -211,6 +227,8 @@ struct Sender {
     auth: Arc<Authenticator>,
     cancel: CancelToken,
     stats: Arc<HttpStats>,
+    /// Answers in the process instead of the network (see [`Responder`]).
+    local: Option<Arc<dyn Responder>>,
 }
 
 /// One request on its way through its attempts.
@@ -290,6 +308,13 @@ impl Sender {
     }
 
     async fn attempt(&self, exchange: &mut Exchange) -> Step {
+        if let Some(local) = &self.local {
+            let path = &exchange.url.as_str()[self.base_url.len().min(exchange.url.as_str().len())..];
+            let (status, body) = local.respond(exchange.method.as_str(), path);
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            self.stats.bytes_received.fetch_add(body.len() as u64, Ordering::Relaxed);
+            return Step::Done(Ok(api::Response { status, headers: vec![], body, attempts: exchange.attempt }));
+        }
         let token = match self.auth.token_for(&self.client, &exchange.origin, &self.options, &self.cancel).await {
             Ok(token) => token,
             Err(e) => {
