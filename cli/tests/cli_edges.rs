@@ -420,3 +420,22 @@ fn another_programs_database_is_refused_and_left_byte_for_byte() {
     assert_eq!(application_id(&new), 0x4433_3635);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn requests_go_through_the_proxy_the_usual_variables_name() {
+    // The simulator stands in for the proxy: a request for a host that does not resolve reaches
+    // it only through HTTP_PROXY, as a proxy request naming the whole URL.
+    let sim = simulator(Scale::Tiny).await;
+    let dir = scratch("proxy");
+    let db = dir.join("cache.db");
+    let proxy = sim.env(0).base_url();
+    let out = tokio::task::spawn_blocking(move || {
+        command(&db, &["--auth", "none", "--json", "version", "http://contoso.invalid"]).env("HTTP_PROXY", proxy).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let report = json(&out);
+    assert_eq!(report["base_url"], "http://contoso.invalid");
+    assert!(sim.env(0).requests().iter().any(|r| r.path_and_query.contains("GetInstalledModules")));
+    std::fs::remove_dir_all(dir).unwrap();
+}
