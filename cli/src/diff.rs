@@ -42,11 +42,6 @@ pub struct Args {
     format: Format,
 }
 
-/// A side as typed: a base URL, or else a modules hash.
-pub fn side(arg: &str) -> DiffSide {
-    if arg.contains("://") { DiffSide::Environment(arg.to_owned()) } else { DiffSide::Version(arg.to_owned()) }
-}
-
 impl Args {
     pub(crate) fn named(&mut self) -> Vec<super::Named<'_>> {
         vec![super::Named::Side(&mut self.a), super::Named::Side(&mut self.b)]
@@ -66,7 +61,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         label_languages: args.labels.clone().unwrap_or_default(),
     };
     let (_runtime, mut cache) = ctx.open_read().await?;
-    let diff = cache.diff(side(&args.a), side(&args.b), options).await?;
+    let diff = cache.diff(DiffSide::named(args.a.as_str()), DiffSide::named(args.b.as_str()), options).await?;
     if ctx.json {
         print_json(&to_json(&diff));
     } else {

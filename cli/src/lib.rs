@@ -256,10 +256,13 @@ async fn run(mut cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         cancel,
         config_path: cli.config.clone().unwrap_or_else(d365meta_config::default_path),
         profile: None,
+        config: None,
         ca_file: cli.ca_file.clone(),
     };
     if let Some(named) = cli.command.named() {
-        ctx.profile = resolve(&ctx, cli.profile.as_deref(), named)?;
+        let config = d365meta_config::ConfigFile::load(&ctx.config_path).map_err(|e| invalid_input(e.message))?;
+        ctx.profile = resolve(&config, cli.profile.as_deref(), named)?;
+        ctx.config = Some(config);
     } else if cli.profile.is_some() {
         return Err(invalid_input(format!("--profile does not apply to `{}`", cli.command.name())));
     }
@@ -304,11 +307,13 @@ fn same_url(a: &str, b: &str) -> bool {
 
 /// Replaces profile names with their base URLs, fills in environments left out, and answers the
 /// profile whose settings apply: `--profile`, else the one a command names (by name or by its
-/// base URL), else, when the command names no environment, the default profile. The configuration
-/// file is read only when a profile could matter, and a broken one is reported as such.
-fn resolve(ctx: &Context, selected: Option<&str>, named: Vec<Named<'_>>) -> anyhow::Result<Option<d365meta_config::Profile>> {
-    use d365meta_config::{ConfigFile, Profile};
-    let config = ConfigFile::load(&ctx.config_path).map_err(|e| invalid_input(e.message))?;
+/// base URL), else, when the command names no environment, the default profile.
+fn resolve(
+    config: &d365meta_config::ConfigFile,
+    selected: Option<&str>,
+    named: Vec<Named<'_>>,
+) -> anyhow::Result<Option<d365meta_config::Profile>> {
+    use d365meta_config::Profile;
     let selected = selected.map(|n| config.require(n).cloned()).transpose().map_err(|e| invalid_input(e.message))?;
     let base_url_var = std::env::var(BASE_URL_VAR).ok().filter(|v| !v.trim().is_empty());
     // The profiles the command names, by name or by base URL, in order; and whether it named anything.
@@ -389,6 +394,8 @@ pub(crate) struct Context {
     config_path: PathBuf,
     /// The profile whose settings apply (see [`resolve`]).
     profile: Option<d365meta_config::Profile>,
+    /// The configuration file, read once for a command that may name profiles.
+    config: Option<d365meta_config::ConfigFile>,
     ca_file: Option<PathBuf>,
 }
 
@@ -423,12 +430,11 @@ impl Context {
 
     /// The profiles the MCP server's tools may name, and the environment of the one selected with
     /// `--profile` (or the default), for tools that name none.
-    fn mcp_profiles(&self) -> anyhow::Result<d365meta_mcp::Profiles> {
-        let config = d365meta_config::ConfigFile::load(&self.config_path).map_err(|e| invalid_input(e.message))?;
-        Ok(d365meta_mcp::Profiles {
-            by_name: config.profiles().map(|p| (p.name.clone(), p.base_url.clone())).collect(),
+    fn mcp_profiles(&self) -> d365meta_mcp::Profiles {
+        d365meta_mcp::Profiles {
+            by_name: self.config.iter().flat_map(|c| c.profiles()).map(|p| (p.name.clone(), p.base_url.clone())).collect(),
             selected: self.profile.as_ref().map(|p| p.base_url.clone()),
-        })
+        }
     }
 
     /// Options for a command that never reaches an environment: a client secret only from the

@@ -33,7 +33,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let engine = Engine::start(EngineConfig {
         cache: ctx.sign_in_options(ctx.database())?,
         readers: args.readers.into(),
-        profiles: ctx.mcp_profiles()?,
+        profiles: ctx.mcp_profiles(),
     })
     .await?;
     let shutdown = CancellationToken::new();

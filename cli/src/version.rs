@@ -3,7 +3,7 @@
 use super::Context;
 use super::output::{print_fields, print_json, rfc3339, short_hash};
 use super::sync::to_json;
-use d365meta::cache::{Module, ModuleDiff, ReadOptions, VersionDetails, VersionReport};
+use d365meta::cache::{DiffSide, Module, ModuleDiff, ReadOptions, VersionDetails, VersionReport};
 use serde_json::{Value as Json, json};
 
 #[derive(clap::Args, Debug)]
@@ -46,9 +46,10 @@ impl<'a> Side<'a> {
 
 /// A cached version named on the command line: a base URL, or else a modules hash.
 fn cached_selector(arg: Option<&str>) -> (Option<String>, ReadOptions) {
-    match arg {
-        Some(a) if a.contains("://") => (None, ReadOptions { base_url: Some(a.to_owned()), labels: None }),
-        other => (other.map(str::to_owned), ReadOptions { base_url: None, labels: None }),
+    match arg.map(DiffSide::named) {
+        Some(DiffSide::Environment(url)) => (None, ReadOptions { base_url: Some(url), labels: None }),
+        Some(DiffSide::Version(hash)) => (Some(hash), ReadOptions { base_url: None, labels: None }),
+        None => (None, ReadOptions { base_url: None, labels: None }),
     }
 }
 

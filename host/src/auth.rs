@@ -60,16 +60,25 @@ impl SignIn {
     /// variables the Azure SDKs read), else `D365FO_TENANT_ID`, `D365FO_CLIENT_ID`,
     /// `D365FO_CLIENT_SECRET` (d365fo-client's).
     pub fn client_secret_from_env() -> Option<SignIn> {
-        let var = |k: String| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self::client_secret_from(&env_var)
+    }
+
+    /// [`SignIn::client_secret_from_env`] with the variables `var` answers.
+    fn client_secret_from(var: &dyn Fn(&str) -> Option<String>) -> Option<SignIn> {
         let trio = |prefix: &str| {
             Some(SignIn::ClientSecret {
-                tenant_id: var(format!("{prefix}_TENANT_ID"))?,
-                client_id: var(format!("{prefix}_CLIENT_ID"))?,
-                secret: var(format!("{prefix}_CLIENT_SECRET"))?,
+                tenant_id: var(&format!("{prefix}_TENANT_ID"))?,
+                client_id: var(&format!("{prefix}_CLIENT_ID"))?,
+                secret: var(&format!("{prefix}_CLIENT_SECRET"))?,
             })
         };
         trio("AZURE").or_else(|| trio("D365FO"))
     }
+}
+
+/// An environment variable, unless unset or blank.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -247,7 +256,7 @@ fn credential(sign_in: &SignIn, pipeline: &Pipeline<'_>) -> Result<Arc<dyn Token
         }))
         .map_err(failed)?,
         SignIn::Default => {
-            let members = chain_members(&|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()));
+            let members = chain_members(&env_var);
             let mut chain = Vec::new();
             for member in members {
                 // A member that cannot even be set up (a variable it needs is missing) is skipped.
@@ -268,14 +277,7 @@ fn credential(sign_in: &SignIn, pipeline: &Pipeline<'_>) -> Result<Arc<dyn Token
 /// for it would hold up every developer's first request.
 pub fn chain_members(var: &dyn Fn(&str) -> Option<String>) -> Vec<SignIn> {
     let mut members = Vec::new();
-    let trio = |prefix: &str| {
-        Some(SignIn::ClientSecret {
-            tenant_id: var(&format!("{prefix}_TENANT_ID"))?,
-            client_id: var(&format!("{prefix}_CLIENT_ID"))?,
-            secret: var(&format!("{prefix}_CLIENT_SECRET"))?,
-        })
-    };
-    if let Some(secret) = trio("AZURE").or_else(|| trio("D365FO")) {
+    if let Some(secret) = SignIn::client_secret_from(var) {
         members.push(secret);
     }
     if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {

@@ -79,6 +79,15 @@ type ExportCall<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = wasm
 pub const CACHE_CLAIM: Claim =
     Claim { application_id: 0x4433_3635, unmarked_tables: &["schema_migrations", "environment_versions"], what: "a d365meta cache" };
 
+impl DiffSide {
+    /// A side as a user names it: a base URL (it has `://`), else a cached version's modules hash
+    /// or its prefix.
+    pub fn named(name: impl Into<String>) -> DiffSide {
+        let name = name.into();
+        if name.contains("://") { DiffSide::Environment(name) } else { DiffSide::Version(name) }
+    }
+}
+
 /// A cache file that is another program's database is the user's mistake, reported as such.
 fn open_error(e: d365meta_sqlite::Error) -> anyhow::Error {
     match e.code {

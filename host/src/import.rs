@@ -10,6 +10,7 @@
 //! even SQLite's shared-memory file is made next to it. Its journal mode is never touched.
 
 use crate::imports::http::Responder;
+use d365meta_guest::version::{APPLICATION_VERSION, INSTALLED_MODULES, PLATFORM_VERSION};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::{Value as Json, json};
 use std::collections::HashMap;
@@ -399,37 +400,19 @@ fn label_key(path: &str) -> Option<(String, String)> {
     Some((id, language))
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl Responder for Recording {
     fn respond(&self, method: &str, path_and_query: &str) -> (u16, Vec<u8>) {
-        let path = percent_decode(path_and_query.split('?').next().unwrap_or_default());
+        let raw_path = path_and_query.split('?').next().unwrap_or_default();
+        let path = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy();
         let not_found = || (404, br#"{"error":{"code":"NotFound","message":"not in the imported cache"}}"#.to_vec());
         let value = |v: &Option<String>| match v {
             Some(v) => (200, json!({ "value": v }).to_string().into_bytes()),
             None => not_found(),
         };
-        match (method, path.as_str()) {
-            ("POST", crate::import::INSTALLED_MODULES) => (200, self.modules.clone()),
-            ("POST", crate::import::APPLICATION_VERSION) => value(&self.application_version),
-            ("POST", crate::import::PLATFORM_VERSION) => value(&self.platform_version),
+        match (method, path.as_ref()) {
+            ("POST", INSTALLED_MODULES) => (200, self.modules.clone()),
+            ("POST", APPLICATION_VERSION) => value(&self.application_version),
+            ("POST", PLATFORM_VERSION) => value(&self.platform_version),
             ("GET", "/Metadata/DataEntities") => (200, self.data_entities.clone()),
             ("GET", "/Metadata/PublicEntities") => (200, self.public_entities.clone()),
             ("GET", "/Metadata/PublicEnumerations") => (200, self.enumerations.clone()),
@@ -441,7 +424,3 @@ impl Responder for Recording {
         }
     }
 }
-
-const INSTALLED_MODULES: &str = "/data/SystemNotifications/Microsoft.Dynamics.DataEntities.GetInstalledModules";
-const APPLICATION_VERSION: &str = "/data/DataManagementEntities/Microsoft.Dynamics.DataEntities.GetApplicationVersion";
-const PLATFORM_VERSION: &str = "/data/DataManagementEntities/Microsoft.Dynamics.DataEntities.GetPlatformBuildVersion";

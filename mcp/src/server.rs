@@ -127,7 +127,10 @@ fn strategy(s: Strategy) -> CoreStrategy {
 
 /// A version named by a tool argument: a base URL, or else a modules hash.
 fn version_selector(arg: &str) -> (Option<String>, ReadOptions) {
-    if arg.contains("://") { (None, read_options(Some(arg.to_owned()), None)) } else { (Some(arg.to_owned()), read_options(None, None)) }
+    match DiffSide::named(arg) {
+        DiffSide::Environment(url) => (None, read_options(Some(url), None)),
+        DiffSide::Version(hash) => (Some(hash), read_options(None, None)),
+    }
 }
 
 #[tool_router]
@@ -303,9 +306,8 @@ impl Server {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn diff(&self, Parameters(Args(a)): Parameters<Args<DiffArgs>>) -> Result<CallToolResult, McpError> {
-        let side = |s: String| if s.contains("://") { DiffSide::Environment(s) } else { DiffSide::Version(s) };
         let (side_a, side_b) = match (self.side(a.a), self.side(a.b)) {
-            (Ok(x), Ok(y)) => (side(x), side(y)),
+            (Ok(x), Ok(y)) => (DiffSide::named(x), DiffSide::named(y)),
             (Err(message), _) => return invalid("a", message),
             (_, Err(message)) => return invalid("b", message),
         };
