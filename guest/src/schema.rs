@@ -336,6 +336,16 @@ pub const MIGRATIONS: &[Migration] = &[
         ],
         after: Some(crate::search::index::backfill),
     },
+    Migration {
+        version: 4,
+        name: "entity fingerprints",
+        statements: &[
+            // See `metadata::Fingerprints`. Entities stored before this migration have none, and a
+            // diff reads them whole instead.
+            "ALTER TABLE public_entities ADD COLUMN fingerprints BLOB",
+        ],
+        after: None,
+    },
 ];
 
 pub fn latest() -> u32 {

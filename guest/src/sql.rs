@@ -48,6 +48,13 @@ impl Row<'_> {
             other => Err(Error::internal(format!("column {i}: expected integer or null, found {other:?}"))),
         }
     }
+    pub fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            Value::Blob(v) => Ok(Some(v.clone())),
+            other => Err(Error::internal(format!("column {i}: expected a blob or null, found {other:?}"))),
+        }
+    }
     pub fn bool(&self, i: usize) -> Result<bool> {
         Ok(self.int(i)? != 0)
     }

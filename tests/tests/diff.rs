@@ -269,6 +269,14 @@ async fn every_kind_of_change_is_found_and_nothing_else() {
         .unwrap();
     assert_eq!(names(&by_hash), names(&diff));
     assert_eq!(format!("{:?}", by_hash.objects), format!("{:?}", diff.objects));
+    // Entities stored before properties had fingerprints are read whole, to the same answer.
+    let stored = rusqlite::Connection::open(scratch.db()).unwrap();
+    let (entities, prints): (i64, i64) =
+        stored.query_row("SELECT count(*), count(fingerprints) FROM public_entities", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(prints, entities, "every entity a sync stores has its fingerprints");
+    stored.execute("UPDATE public_entities SET fingerprints = NULL", []).unwrap();
+    let unprinted = cache.diff(a.clone(), b.clone(), options()).await.unwrap();
+    assert_eq!(format!("{:?}", unprinted.objects), format!("{:?}", diff.objects));
     let same = cache.diff(a.clone(), a.clone(), options()).await.unwrap();
     assert!(same.objects.is_empty());
     assert_eq!(same.unchanged, total);

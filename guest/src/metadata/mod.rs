@@ -17,6 +17,70 @@ pub fn content_hash<T: Serialize>(kind: Kind, object: &T) -> String {
     crate::modules::sha256_hex(&bytes)
 }
 
+/// Fingerprints of a public entity's parts, stored with it so that a diff of two versions of an
+/// entity reads only the parts that differ: the navigation properties (with their constraints), the
+/// property groups and the actions (with their parameters) each as a whole, and each property on its
+/// own (properties are most of an entity's rows, and few of them change between versions). A
+/// fingerprint is the first eight bytes of the SHA-256 of the part's canonical JSON.
+///
+/// Stored as one blob: the three parts' fingerprints, then per property, in order, one byte (1 if it
+/// is part of the key, which a diff reads whole) and its fingerprint.
+pub struct Fingerprints<'a> {
+    pub navigation_properties: &'a [u8],
+    pub property_groups: &'a [u8],
+    pub actions: &'a [u8],
+    properties: &'a [u8],
+}
+
+const FINGERPRINT_BYTES: usize = 8;
+const PROPERTY_RECORD_BYTES: usize = 1 + FINGERPRINT_BYTES;
+
+impl<'a> Fingerprints<'a> {
+    pub fn of(entity: &PublicEntity) -> Vec<u8> {
+        fn digest<T: Serialize + ?Sized>(part: &T) -> [u8; FINGERPRINT_BYTES] {
+            use sha2::{Digest, Sha256};
+            // Serialising these plain structs cannot fail.
+            let digest = Sha256::digest(serde_json::to_vec(part).unwrap_or_default());
+            let mut out = [0; FINGERPRINT_BYTES];
+            out.copy_from_slice(&digest[..FINGERPRINT_BYTES]);
+            out
+        }
+        let mut out = Vec::with_capacity(3 * FINGERPRINT_BYTES + entity.properties.len() * PROPERTY_RECORD_BYTES);
+        out.extend(digest(&entity.navigation_properties));
+        out.extend(digest(&entity.property_groups));
+        out.extend(digest(&entity.actions));
+        for p in &entity.properties {
+            out.push(u8::from(p.is_key));
+            out.extend(digest(p));
+        }
+        out
+    }
+
+    /// `None` for a blob of the wrong length: such an entity is compared whole.
+    pub fn parse(blob: &'a [u8]) -> Option<Self> {
+        let parts = 3 * FINGERPRINT_BYTES;
+        if blob.len() < parts || !(blob.len() - parts).is_multiple_of(PROPERTY_RECORD_BYTES) {
+            return None;
+        }
+        let (parts, properties) = blob.split_at(parts);
+        let (navigation_properties, rest) = parts.split_at(FINGERPRINT_BYTES);
+        let (property_groups, actions) = rest.split_at(FINGERPRINT_BYTES);
+        Some(Fingerprints { navigation_properties, property_groups, actions, properties })
+    }
+
+    /// Positions of this entity's properties that `other` has no equal of (at any position), and of
+    /// its keys.
+    pub fn properties_unlike(&self, other: &Fingerprints<'_>) -> Vec<usize> {
+        let theirs: std::collections::BTreeSet<&[u8]> = other.properties.chunks_exact(PROPERTY_RECORD_BYTES).map(|r| &r[1..]).collect();
+        self.properties
+            .chunks_exact(PROPERTY_RECORD_BYTES)
+            .enumerate()
+            .filter(|(_, record)| record[0] == 1 || !theirs.contains(&record[1..]))
+            .map(|(position, _)| position)
+            .collect()
+    }
+}
+
 /// Label texts resolved for a read: label id to text.
 pub type Texts = std::collections::BTreeMap<String, String>;
 

@@ -6,7 +6,7 @@ use crate::metadata::*;
 use crate::params;
 use crate::ports::Store;
 use crate::sql::{Row, query_map, query_opt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Finds an object of `kind` by name, ignoring case (an exact-case match wins).
 pub fn find(store: &dyn Store, scope: &Scope, kind: Kind, name: &str) -> Result<Option<i64>> {
@@ -85,7 +85,7 @@ pub fn data_entity(store: &dyn Store, object_id: i64) -> Result<Option<DataEntit
 }
 
 pub fn public_entity(store: &dyn Store, object_id: i64) -> Result<Option<PublicEntity>> {
-    Ok(read_public_entities(store, "?1", &params![object_id], Properties::All)?.remove(&object_id))
+    Ok(read_public_entities(store, "?1", &params![object_id], Selection::All)?.remove(&object_id))
 }
 
 /// Public entities by object id, read whole with one statement per table for all of them: a diff
@@ -94,20 +94,52 @@ pub fn public_entities(store: &dyn Store, object_ids: &[i64]) -> Result<BTreeMap
     if object_ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    read_public_entities(store, &id_list(object_ids), &[], Properties::All)
+    read_public_entities(store, &id_list(object_ids), &[], Selection::All)
 }
 
-/// Both public entities of each pair `(a, b)`, to be compared with each other: whole, except that
-/// a property the other entity has at the same position with every field equal is left out (unless
-/// it is part of the key, which is compared whole). Properties are most of an entity's rows and few
-/// of them change between versions, so this reads a tenth of what reading the entities whole would.
+/// Both public entities of each pair `(a, b)`, to be compared with each other, reading only what
+/// their stored [`Fingerprints`] say differs: the navigation properties, property groups and actions
+/// of both when they differ as a whole, and the properties one has no equal of in the other (at any
+/// position), with the keys, which are compared whole. Properties are most of an entity's rows and
+/// few change between versions: this reads a tenth of what reading the entities whole would.
+/// Entities stored without fingerprints are read whole with their partners.
 pub fn public_entities_to_compare(store: &dyn Store, pairs: &[(i64, i64)]) -> Result<BTreeMap<i64, PublicEntity>> {
-    let partners: BTreeMap<i64, i64> = pairs.iter().flat_map(|&(a, b)| [(a, b), (b, a)]).collect();
-    if partners.is_empty() {
+    if pairs.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let ids: Vec<i64> = partners.keys().copied().collect();
-    read_public_entities(store, &id_list(&ids), &[], Properties::DifferingFromPartner(&partners))
+    let ids: Vec<i64> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect::<BTreeSet<_>>().into_iter().collect();
+    let blobs: BTreeMap<i64, Vec<u8>> = query_map(
+        store,
+        &format!("SELECT object_id, fingerprints FROM public_entities WHERE object_id IN ({})", id_list(&ids)),
+        &[],
+        |r| Ok((r.int(0)?, r.opt_blob(1)?)),
+    )?
+    .into_iter()
+    .filter_map(|(id, blob)| Some((id, blob?)))
+    .collect();
+    let mut chosen = Chosen::default();
+    for &(a, b) in pairs {
+        let prints = |id: i64| blobs.get(&id).and_then(|blob| Fingerprints::parse(blob));
+        let (Some(of_a), Some(of_b)) = (prints(a), prints(b)) else {
+            for part in [&mut chosen.whole, &mut chosen.navigation_properties, &mut chosen.property_groups, &mut chosen.actions] {
+                part.extend([a, b]);
+            }
+            continue;
+        };
+        chosen.properties.extend(of_a.properties_unlike(&of_b).into_iter().map(|position| (a, position)));
+        chosen.properties.extend(of_b.properties_unlike(&of_a).into_iter().map(|position| (b, position)));
+        for (part, differs) in [
+            (&mut chosen.navigation_properties, of_a.navigation_properties != of_b.navigation_properties),
+            (&mut chosen.property_groups, of_a.property_groups != of_b.property_groups),
+            (&mut chosen.actions, of_a.actions != of_b.actions),
+        ] {
+            if differs {
+                part.extend([a, b]);
+            }
+        }
+    }
+    chosen.properties.sort_unstable();
+    read_public_entities(store, &id_list(&ids), &[], Selection::Chosen(&chosen))
 }
 
 /// Integers from the database itself, written as an SQL list of literals: one statement whatever
@@ -116,43 +148,62 @@ fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// Which properties a batched read of public entities includes.
-enum Properties<'a> {
+/// What a batched read of public entities includes besides the entities themselves.
+enum Selection<'a> {
     All,
-    /// Those that differ from the partner entity's (see [`public_entities_to_compare`]), and the keys.
-    DifferingFromPartner(&'a BTreeMap<i64, i64>),
+    Chosen(&'a Chosen),
 }
 
-impl Properties<'_> {
-    const COLUMNS: &'static str =
+/// Parts of entities chosen to be read, by object id.
+#[derive(Default)]
+struct Chosen {
+    /// Property rows `(object id, position)`, in order.
+    properties: Vec<(i64, usize)>,
+    /// Entities whose every property is read.
+    whole: Vec<i64>,
+    navigation_properties: Vec<i64>,
+    property_groups: Vec<i64>,
+    actions: Vec<i64>,
+}
+
+impl Selection<'_> {
+    const PROPERTY_COLUMNS: &'static str =
         "e.object_id, e.name, e.type_name, e.data_type, e.label_id, e.is_key, e.is_mandatory, e.configuration_enabled,
         e.allow_edit, e.allow_edit_on_create, e.is_dimension, e.dimension_relation, e.is_dynamic_dimension,
-        e.dimension_legal_entity_property, e.dimension_type_property";
+        e.dimension_legal_entity_property, e.dimension_type_property, e.position";
 
-    fn query(&self, ids: &str) -> String {
-        let columns = Self::COLUMNS;
+    /// The statements that read properties (no entity in two), in no particular order: sorting a
+    /// thousand chosen rows here costs less than SQLite's sorter.
+    fn property_queries(&self, ids: &str) -> Vec<String> {
+        let columns = Self::PROPERTY_COLUMNS;
+        let all =
+            |ids: &str| format!("SELECT {columns} FROM entity_properties e WHERE e.object_id IN ({ids}) ORDER BY e.object_id, e.position");
         match self {
-            Properties::All => {
-                format!("SELECT {columns} FROM entity_properties e WHERE e.object_id IN ({ids}) ORDER BY e.object_id, e.position")
+            Selection::All => vec![all(ids)],
+            Selection::Chosen(chosen) => {
+                let mut queries = Vec::new();
+                if !chosen.properties.is_empty() {
+                    let values = chosen.properties.iter().map(|(id, position)| format!("({id},{position})")).collect::<Vec<_>>().join(",");
+                    queries.push(format!(
+                        "WITH chosen(id, position) AS (VALUES {values})
+                         SELECT {columns} FROM chosen c CROSS JOIN entity_properties e ON e.object_id = c.id AND e.position = c.position"
+                    ));
+                }
+                if !chosen.whole.is_empty() {
+                    queries.push(all(&id_list(&chosen.whole)));
+                }
+                queries
             }
-            Properties::DifferingFromPartner(partners) => {
-                let values = partners.iter().map(|(id, other)| format!("({id},{other})")).collect::<Vec<_>>().join(",");
-                // The partner's row is found by its primary key (same position), so each property
-                // costs one lookup; a property that moved is read, and compared by name as any.
-                format!(
-                    "WITH partner(id, other) AS (VALUES {values})
-                     SELECT {columns} FROM partner p CROSS JOIN entity_properties e ON e.object_id = p.id
-                     WHERE e.is_key = 1 OR NOT EXISTS (
-                        SELECT 1 FROM entity_properties o WHERE o.object_id = p.other AND o.position = e.position
-                        AND o.name = e.name AND o.type_name IS e.type_name AND o.data_type IS e.data_type AND o.label_id IS e.label_id
-                        AND o.is_key = e.is_key AND o.is_mandatory = e.is_mandatory AND o.configuration_enabled = e.configuration_enabled
-                        AND o.allow_edit = e.allow_edit AND o.allow_edit_on_create = e.allow_edit_on_create
-                        AND o.is_dimension = e.is_dimension AND o.dimension_relation IS e.dimension_relation
-                        AND o.is_dynamic_dimension = e.is_dynamic_dimension
-                        AND o.dimension_legal_entity_property IS e.dimension_legal_entity_property
-                        AND o.dimension_type_property IS e.dimension_type_property)
-                     ORDER BY e.object_id, e.position"
-                )
+        }
+    }
+
+    /// The entities (an SQL list) whose part `part` is read, or `None` for none.
+    fn part(&self, ids: &str, part: fn(&Chosen) -> &Vec<i64>) -> Option<String> {
+        match self {
+            Selection::All => Some(ids.to_owned()),
+            Selection::Chosen(chosen) => {
+                let chosen = part(chosen);
+                (!chosen.is_empty()).then(|| id_list(chosen))
             }
         }
     }
@@ -163,7 +214,7 @@ fn read_public_entities(
     store: &dyn Store,
     ids: &str,
     params: &[crate::ports::Value],
-    properties: Properties<'_>,
+    selection: Selection<'_>,
 ) -> Result<BTreeMap<i64, PublicEntity>> {
     let mut entities: BTreeMap<i64, PublicEntity> = query_map(
         store,
@@ -192,145 +243,161 @@ fn read_public_entities(
     if entities.is_empty() {
         return Ok(entities);
     }
-    for (id, property) in query_map(store, &properties.query(ids), params, |r| {
-        Ok((
-            r.int(0)?,
-            Property {
-                label: None,
-                name: r.text(1)?,
-                type_name: r.opt_text(2)?,
-                data_type: r.opt_text(3)?,
-                label_id: r.opt_text(4)?,
-                is_key: r.bool(5)?,
-                is_mandatory: r.bool(6)?,
-                configuration_enabled: r.bool(7)?,
-                allow_edit: r.bool(8)?,
-                allow_edit_on_create: r.bool(9)?,
-                is_dimension: r.bool(10)?,
-                dimension_relation: r.opt_text(11)?,
-                is_dynamic_dimension: r.bool(12)?,
-                dimension_legal_entity_property: r.opt_text(13)?,
-                dimension_type_property: r.opt_text(14)?,
-            },
-        ))
-    })? {
+    let rows = selection
+        .property_queries(ids)
+        .iter()
+        .map(|sql| {
+            query_map(store, sql, params, |r| {
+                Ok((
+                    (r.int(0)?, r.int(15)?),
+                    Property {
+                        label: None,
+                        name: r.text(1)?,
+                        type_name: r.opt_text(2)?,
+                        data_type: r.opt_text(3)?,
+                        label_id: r.opt_text(4)?,
+                        is_key: r.bool(5)?,
+                        is_mandatory: r.bool(6)?,
+                        configuration_enabled: r.bool(7)?,
+                        allow_edit: r.bool(8)?,
+                        allow_edit_on_create: r.bool(9)?,
+                        is_dimension: r.bool(10)?,
+                        dimension_relation: r.opt_text(11)?,
+                        is_dynamic_dimension: r.bool(12)?,
+                        dimension_legal_entity_property: r.opt_text(13)?,
+                        dimension_type_property: r.opt_text(14)?,
+                    },
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut rows: Vec<_> = rows.into_iter().flatten().collect();
+    rows.sort_unstable_by_key(|(key, _)| *key);
+    for ((id, _), property) in rows {
         if let Some(e) = entities.get_mut(&id) {
             e.properties.push(property);
         }
     }
-    let mut constraints = query_map(
-        store,
-        &format!(
-            "SELECT object_id, navigation_position, kind, property, referenced_property, related_property, value, value_str
+    if let Some(ids) = selection.part(ids, |c| &c.navigation_properties) {
+        let mut constraints = query_map(
+            store,
+            &format!(
+                "SELECT object_id, navigation_position, kind, property, referenced_property, related_property, value, value_str
              FROM navigation_constraints WHERE object_id IN ({ids}) ORDER BY object_id, navigation_position, position"
-        ),
-        params,
-        |r| {
-            let kind = r.text(2)?;
-            let constraint = Constraint::from_columns(&kind, r.opt_text(3)?, r.opt_text(4)?, r.opt_text(5)?, r.opt_int(6)?, r.opt_text(7)?);
-            Ok(((r.int(0)?, r.int(1)?), constraint))
-        },
-    )?
-    .into_iter()
-    .peekable();
-    for (id, position, mut nav) in query_map(
-        store,
-        &format!(
-            "SELECT object_id, position, name, related_entity, related_relation_name, cardinality FROM navigation_properties
+            ),
+            params,
+            |r| {
+                let kind = r.text(2)?;
+                let constraint =
+                    Constraint::from_columns(&kind, r.opt_text(3)?, r.opt_text(4)?, r.opt_text(5)?, r.opt_int(6)?, r.opt_text(7)?);
+                Ok(((r.int(0)?, r.int(1)?), constraint))
+            },
+        )?
+        .into_iter()
+        .peekable();
+        for (id, position, mut nav) in query_map(
+            store,
+            &format!(
+                "SELECT object_id, position, name, related_entity, related_relation_name, cardinality FROM navigation_properties
              WHERE object_id IN ({ids}) ORDER BY object_id, position"
-        ),
-        params,
-        |r| {
-            Ok((
-                r.int(0)?,
-                r.int(1)?,
-                NavigationProperty {
-                    name: r.text(2)?,
-                    related_entity: r.opt_text(3)?,
-                    related_relation_name: r.opt_text(4)?,
-                    cardinality: r.opt_text(5)?,
-                    constraints: vec![],
-                },
-            ))
-        },
-    )? {
-        // Constraints come in the same order as their navigation properties; any of an id or
-        // position before this one belongs to no navigation property that was read.
-        while constraints.next_if(|(key, _)| *key < (id, position)).is_some() {}
-        while let Some((_, c)) = constraints.next_if(|(key, _)| *key == (id, position)) {
-            nav.constraints.push(c);
-        }
-        if let Some(e) = entities.get_mut(&id) {
-            e.navigation_properties.push(nav);
+            ),
+            params,
+            |r| {
+                Ok((
+                    r.int(0)?,
+                    r.int(1)?,
+                    NavigationProperty {
+                        name: r.text(2)?,
+                        related_entity: r.opt_text(3)?,
+                        related_relation_name: r.opt_text(4)?,
+                        cardinality: r.opt_text(5)?,
+                        constraints: vec![],
+                    },
+                ))
+            },
+        )? {
+            // Constraints come in the same order as their navigation properties; any of an id or
+            // position before this one belongs to no navigation property that was read.
+            while constraints.next_if(|(key, _)| *key < (id, position)).is_some() {}
+            while let Some((_, c)) = constraints.next_if(|(key, _)| *key == (id, position)) {
+                nav.constraints.push(c);
+            }
+            if let Some(e) = entities.get_mut(&id) {
+                e.navigation_properties.push(nav);
+            }
         }
     }
-    let mut members = query_map(
-        store,
-        &format!(
-            "SELECT object_id, group_position, property_name FROM property_group_members WHERE object_id IN ({ids})
+    if let Some(ids) = selection.part(ids, |c| &c.property_groups) {
+        let mut members = query_map(
+            store,
+            &format!(
+                "SELECT object_id, group_position, property_name FROM property_group_members WHERE object_id IN ({ids})
              ORDER BY object_id, group_position, position"
-        ),
-        params,
-        |r| Ok(((r.int(0)?, r.int(1)?), r.text(2)?)),
-    )?
-    .into_iter()
-    .peekable();
-    for (id, position, name) in query_map(
-        store,
-        &format!("SELECT object_id, position, name FROM property_groups WHERE object_id IN ({ids}) ORDER BY object_id, position"),
-        params,
-        |r| Ok((r.int(0)?, r.int(1)?, r.text(2)?)),
-    )? {
-        while members.next_if(|(key, _)| *key < (id, position)).is_some() {}
-        let mut properties = Vec::new();
-        while let Some((_, m)) = members.next_if(|(key, _)| *key == (id, position)) {
-            properties.push(m);
-        }
-        if let Some(e) = entities.get_mut(&id) {
-            e.property_groups.push(PropertyGroup { name, properties });
+            ),
+            params,
+            |r| Ok(((r.int(0)?, r.int(1)?), r.text(2)?)),
+        )?
+        .into_iter()
+        .peekable();
+        for (id, position, name) in query_map(
+            store,
+            &format!("SELECT object_id, position, name FROM property_groups WHERE object_id IN ({ids}) ORDER BY object_id, position"),
+            params,
+            |r| Ok((r.int(0)?, r.int(1)?, r.text(2)?)),
+        )? {
+            while members.next_if(|(key, _)| *key < (id, position)).is_some() {}
+            let mut properties = Vec::new();
+            while let Some((_, m)) = members.next_if(|(key, _)| *key == (id, position)) {
+                properties.push(m);
+            }
+            if let Some(e) = entities.get_mut(&id) {
+                e.property_groups.push(PropertyGroup { name, properties });
+            }
         }
     }
-    let mut parameters = query_map(
-        store,
-        &format!(
-            "SELECT object_id, action_position, name, type_name, is_collection FROM action_parameters WHERE object_id IN ({ids})
+    if let Some(ids) = selection.part(ids, |c| &c.actions) {
+        let mut parameters = query_map(
+            store,
+            &format!(
+                "SELECT object_id, action_position, name, type_name, is_collection FROM action_parameters WHERE object_id IN ({ids})
              ORDER BY object_id, action_position, position"
-        ),
-        params,
-        |r| Ok(((r.int(0)?, r.int(1)?), ActionParameter { name: r.text(2)?, type_name: r.opt_text(3)?, is_collection: r.bool(4)? })),
-    )?
-    .into_iter()
-    .peekable();
-    let actions = query_map(
-        store,
-        &format!(
-            "SELECT object_id, position, name, binding_kind, field_lookup, returns, return_type_name, return_is_collection
+            ),
+            params,
+            |r| Ok(((r.int(0)?, r.int(1)?), ActionParameter { name: r.text(2)?, type_name: r.opt_text(3)?, is_collection: r.bool(4)? })),
+        )?
+        .into_iter()
+        .peekable();
+        let actions = query_map(
+            store,
+            &format!(
+                "SELECT object_id, position, name, binding_kind, field_lookup, returns, return_type_name, return_is_collection
              FROM entity_actions WHERE object_id IN ({ids}) ORDER BY object_id, position"
-        ),
-        params,
-        |r| {
-            let returns = r.bool(5)?;
-            Ok((
-                r.int(0)?,
-                r.int(1)?,
-                r.text(2)?,
-                r.opt_text(3)?,
-                r.opt_text(4)?,
-                returns
-                    .then(|| -> Result<ActionType> { Ok(ActionType { type_name: r.opt_text(6)?, is_collection: r.bool(7)? }) })
-                    .transpose()?,
-            ))
-        },
-    )?;
-    for (id, position, name, binding_kind, field_lookup, return_type) in actions {
-        while parameters.next_if(|(key, _)| *key < (id, position)).is_some() {}
-        let mut action_parameters = Vec::new();
-        while let Some((_, p)) = parameters.next_if(|(key, _)| *key == (id, position)) {
-            action_parameters.push(p);
-        }
-        if let Some(e) = entities.get_mut(&id) {
-            let entity = e.name.clone();
-            e.actions.push(Action { entity, name, binding_kind, field_lookup, parameters: action_parameters, return_type });
+            ),
+            params,
+            |r| {
+                let returns = r.bool(5)?;
+                Ok((
+                    r.int(0)?,
+                    r.int(1)?,
+                    r.text(2)?,
+                    r.opt_text(3)?,
+                    r.opt_text(4)?,
+                    returns
+                        .then(|| -> Result<ActionType> { Ok(ActionType { type_name: r.opt_text(6)?, is_collection: r.bool(7)? }) })
+                        .transpose()?,
+                ))
+            },
+        )?;
+        for (id, position, name, binding_kind, field_lookup, return_type) in actions {
+            while parameters.next_if(|(key, _)| *key < (id, position)).is_some() {}
+            let mut action_parameters = Vec::new();
+            while let Some((_, p)) = parameters.next_if(|(key, _)| *key == (id, position)) {
+                action_parameters.push(p);
+            }
+            if let Some(e) = entities.get_mut(&id) {
+                let entity = e.name.clone();
+                e.actions.push(Action { entity, name, binding_kind, field_lookup, parameters: action_parameters, return_type });
+            }
         }
     }
     Ok(entities)

@@ -116,7 +116,8 @@ impl StoredObject for PublicEntity {
     fn insert_details(store: &dyn Store, objects: &[(i64, &Self)]) -> Result<()> {
         let mut entities = Batch::new(
             store,
-            "INSERT INTO public_entities (object_id, name, entity_set_name, label_id, is_read_only, configuration_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO public_entities (object_id, name, entity_set_name, label_id, is_read_only, configuration_enabled, fingerprints)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         );
         let mut properties = Batch::new(
             store,
@@ -156,7 +157,8 @@ impl StoredObject for PublicEntity {
                 e.entity_set_name.as_deref(),
                 e.label_id.as_deref(),
                 e.is_read_only,
-                e.configuration_enabled
+                e.configuration_enabled,
+                crate::metadata::Fingerprints::of(e)
             ])?;
             for (i, p) in e.properties.iter().enumerate() {
                 properties.push(row![
