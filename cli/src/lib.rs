@@ -70,6 +70,12 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     max_response_mb: u64,
 
+    /// The most requests in flight to one environment at once [default: the profile's
+    /// `concurrency`, else 64]. The host starts at 16 (or this, if lower), takes more while answers
+    /// come back healthy and halves on 429 or 503.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    concurrency: Option<u32>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -253,6 +259,7 @@ async fn run(mut cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         json: cli.json,
         auth: cli.auth,
         max_response_mb: cli.max_response_mb,
+        concurrency: cli.concurrency,
         cancel,
         config_path: cli.config.clone().unwrap_or_else(d365meta_config::default_path),
         profile: None,
@@ -390,6 +397,7 @@ pub(crate) struct Context {
     json: bool,
     auth: Option<AuthArg>,
     max_response_mb: u64,
+    concurrency: Option<u32>,
     cancel: CancelToken,
     config_path: PathBuf,
     /// The profile whose settings apply (see [`resolve`]).
@@ -445,7 +453,7 @@ impl Context {
         options.cancel = self.cancel.clone();
         options.http.max_body_bytes = self.max_response_mb << 20;
         let profile = self.profile.as_ref();
-        if let Some(n) = profile.and_then(|p| p.concurrency) {
+        if let Some(n) = self.concurrency.or_else(|| profile.and_then(|p| p.concurrency)) {
             options.http.max_concurrency = n as usize;
         }
         options.http.ca_file = self.ca_file.clone().or_else(|| profile.and_then(|p| p.ca_file.clone()));

@@ -32,6 +32,15 @@ pub struct Args {
     /// Page collections: at most N items per response, with @odata.nextLink.
     #[arg(long, value_name = "N")]
     page_size: Option<usize>,
+
+    /// Wait N milliseconds before sending each response, as over a wide-area link.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    latency_ms: Option<u64>,
+
+    /// Serve at most N requests at once per environment; answer the next ones 429 with
+    /// `Retry-After: 1`, as a throttled service does.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    capacity: Option<u64>,
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
@@ -40,6 +49,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let specs = setup.specs();
     let count = specs.len();
     let simulator = Simulator::start_at(args.listen, specs).await?;
+    for i in 0..count {
+        simulator.env(i).set_latency(args.latency_ms.map(std::time::Duration::from_millis));
+        simulator.env(i).set_capacity(args.capacity.map(|n| n as usize));
+    }
     let mut stdout = std::io::stdout().lock();
     for i in 0..count {
         writeln!(stdout, "{}", simulator.env(i).base_url())?;

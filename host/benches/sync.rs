@@ -11,7 +11,11 @@
 //! component and host). The order of the three is rotated from run to run so that drift on a
 //! shared machine hits all.
 //!
-//! `cargo bench -p d365meta --bench sync [-- [--runs N] [--json]]`
+//! With `--latency-ms N`, afterwards: one full sync of a fourth environment whose every response
+//! waits N ms (a wide-area link), in a fresh database, against fetch-only over the same link, with
+//! the number of requests in flight the host settled at.
+//!
+//! `cargo bench -p d365meta --bench sync [-- [--runs N] [--latency-ms N] [--json]]`
 
 mod common;
 
@@ -81,6 +85,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             EnvironmentSpec::new("prod", dataset.clone()),
             EnvironmentSpec::new("uat", dataset.clone()),
             EnvironmentSpec::new("next", evolved.clone()),
+            EnvironmentSpec::new("far", dataset.clone()),
         ],
     )
     .await?;
@@ -281,8 +286,50 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         mib(first.db_final)
     ));
 
+    let latency_ms = args.number("latency-ms", 0) as u64;
+    let mut wide_area = Json::Null;
+    if latency_ms > 0 {
+        let far = sim.env(3);
+        far.set_latency(Some(Duration::from_millis(latency_ms)));
+        let scratch = Scratch::new("far");
+        let (mut cache, _) = open(&runtime, &scratch.db(), None).await?;
+        let (report, took) = sync(&mut cache, &far.base_url()).await?;
+        let totals = cache.http_totals();
+        drop(cache);
+        let fetch = fetch_only(&client, &far.base_url(), &label_ids, concurrency).await?;
+        out.line("");
+        out.line(format!("wide area: every response {latency_ms} ms late"));
+        out.line(format!(
+            "  full sync              {:>9.1} s   {} requests, {} retries; requests in flight: {} at the end, at most {}, cut {} time(s)",
+            secs(&took),
+            thousands(report.requests),
+            thousands(totals.retries),
+            totals.concurrency,
+            totals.peak_concurrency,
+            totals.concurrency_cuts
+        ));
+        out.line(format!(
+            "  fetch-only             {:>9.1} s   {} requests, {concurrency} in flight; ratio {:.2}",
+            secs(&fetch.total),
+            thousands(fetch.requests),
+            secs(&took) / secs(&fetch.total)
+        ));
+        wide_area = json!({
+            "latency_ms": latency_ms,
+            "full_sync_s": round3(secs(&took)),
+            "requests": report.requests,
+            "retries": totals.retries,
+            "concurrency_end": totals.concurrency,
+            "concurrency_peak": totals.peak_concurrency,
+            "concurrency_cuts": totals.concurrency_cuts,
+            "fetch_only_s": round3(secs(&fetch.total)),
+            "fetch_only_concurrency": concurrency,
+        });
+    }
+
     if args.json {
         let report = json!({
+            "wide_area": wide_area,
             "bench": "sync",
             "scale": "full",
             "language": LANGUAGE,

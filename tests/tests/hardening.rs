@@ -377,3 +377,40 @@ async fn fetch_text(url: &str) -> String {
 fn read_options(env: Option<&str>) -> d365meta::cache::ReadOptions {
     d365meta::cache::ReadOptions { base_url: env.map(str::to_owned), labels: None }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_adapt_to_what_the_service_accepts() {
+    // Over a slow link more requests in flight go faster: the host takes more while answers come
+    // back healthy, up to its ceiling.
+    let data = dataset(Scale::Small);
+    let sim = simulator(vec![spec("slow", data.clone()), spec("busy", data.clone())]).await;
+    let (slow, busy) = (sim.env(0), sim.env(1));
+    slow.set_latency(Some(Duration::from_millis(20)));
+    let scratch = Scratch::new("adaptive");
+    let mut cache = Cache::open(runtime(), options(&scratch.db())).await.unwrap();
+    let report = cache.sync(&slow.base_url(), auto()).await.unwrap();
+    assert_eq!(counts_array(report.counts.as_ref().unwrap()), expected_counts(&data, &["en-US"]));
+    let grown = cache.http_totals();
+    let initial = d365meta::imports::http::HttpOptions::default().initial_concurrency as u64;
+    eprintln!("at 20 ms per answer: {grown:?}, the service saw at most {} in flight", slow.load().0);
+    assert!(grown.peak_concurrency > initial * 2, "grew from {initial}: {grown:?}");
+    assert_eq!(grown.concurrency_cuts, 0);
+    assert!(slow.load().0 as u64 > initial * 2, "the service saw more in flight: {:?}", slow.load());
+
+    // A service that serves 6 at once and answers 429 with Retry-After: 1 beyond: the host backs
+    // off to about what it accepts instead of retrying at full width, and the sync completes.
+    busy.set_latency(Some(Duration::from_millis(5)));
+    busy.set_capacity(Some(6));
+    let scratch = Scratch::new("adaptive-busy");
+    let mut cache = Cache::open(runtime(), options(&scratch.db())).await.unwrap();
+    let report = cache.sync(&busy.base_url(), auto()).await.unwrap();
+    assert_eq!(counts_array(report.counts.as_ref().unwrap()), expected_counts(&data, &["en-US"]));
+    let settled = cache.http_totals();
+    let (_, refused) = busy.load();
+    let labels = data.label_ids().len() as u64;
+    eprintln!("capacity 6: {settled:?}; {refused} answers 429 for {labels} labels");
+    assert!(settled.concurrency_cuts >= 1, "{settled:?}");
+    assert!(settled.concurrency <= 10, "settled near what the service accepts: {settled:?}");
+    // At a fixed 16 in flight, most of each round would be refused, again and again.
+    assert!(refused * 10 < labels, "{refused} refusals for {labels} labels");
+}

@@ -12,6 +12,7 @@
 //! limit. A batch runs on a fixed number of slots: a request waiting out its `Retry-After` gives its
 //! slot to the next one. The component gets coarse errors; details go to the log.
 
+use super::concurrency::{Limiter, Outcome};
 use crate::auth::Authenticator;
 use crate::bindings::http_api as api;
 use crate::cancel::CancelToken;
@@ -37,7 +38,10 @@ pub struct HttpOptions {
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
-    /// Requests in flight at once within one batch.
+    /// Requests to one environment in flight at once, to begin with: the host then adapts it to
+    /// how the service answers (see [`super::concurrency`]).
+    pub initial_concurrency: usize,
+    /// The most requests to one environment in flight at once, however well it answers.
     pub max_concurrency: usize,
     /// Certificate authorities to trust besides the platform's (PEM; a TLS-inspecting proxy's),
     /// for requests to the service and sign-in alike. Verification itself is never turned off.
@@ -46,6 +50,9 @@ pub struct HttpOptions {
     /// entities) is tens of megabytes.
     pub max_body_bytes: u64,
 }
+
+/// The default ceiling of requests in flight to one environment (`--concurrency` changes it).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
 /// The default response limit, in MiB (`--max-response-mb` changes it).
 pub const DEFAULT_MAX_RESPONSE_MIB: u64 = 256;
@@ -59,7 +66,8 @@ impl Default for HttpOptions {
             max_attempts: 6,
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(30),
-            max_concurrency: 16,
+            initial_concurrency: 16,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
             ca_file: None,
             max_body_bytes: DEFAULT_MAX_RESPONSE_MIB << 20,
         }
@@ -73,6 +81,10 @@ pub struct HttpStats {
     pub retries: AtomicU64,
     pub bytes_received: AtomicU64,
     pub refused: AtomicU64,
+    /// Requests in flight allowed at the last answer, the most ever allowed, and the cuts.
+    pub concurrency: AtomicU64,
+    pub peak_concurrency: AtomicU64,
+    pub concurrency_cuts: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,6 +93,9 @@ pub struct HttpTotals {
     pub retries: u64,
     pub bytes_received: u64,
     pub refused: u64,
+    pub concurrency: u64,
+    pub peak_concurrency: u64,
+    pub concurrency_cuts: u64,
 }
 
 impl HttpStats {
@@ -90,6 +105,9 @@ impl HttpStats {
             retries: self.retries.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            concurrency: self.concurrency.load(Ordering::Relaxed),
+            peak_concurrency: self.peak_concurrency.load(Ordering::Relaxed),
+            concurrency_cuts: self.concurrency_cuts.load(Ordering::Relaxed),
         }
     }
 }
@@ -140,6 +158,8 @@ pub struct Network {
     auth: Arc<Authenticator>,
     cancel: CancelToken,
     stats: Arc<HttpStats>,
+    /// Per origin, so that each sync of an environment starts where the last one left off.
+    limiters: Arc<Mutex<HashMap<Origin, Arc<Limiter>>>>,
 }
 
 impl Network {
@@ -150,6 +170,7 @@ impl Network {
             auth,
             cancel,
             stats: Arc::new(HttpStats::default()),
+            limiters: Arc::default(),
         })
     }
 
@@ -167,8 +188,13 @@ impl Network {
         let normalized = d365meta_guest::url::normalize_base_url(base_url).map_err(|e| e.message)?;
         let parsed = Url::parse(&normalized).map_err(|e| format!("base URL {:?}: {e}", shorten(base_url)))?;
         let origin = Origin::of_url(&parsed).ok_or_else(|| format!("base URL {:?} has no http(s) origin", shorten(base_url)))?;
+        let limiter = lock(&self.limiters)
+            .entry(origin.clone())
+            .or_insert_with(|| Arc::new(Limiter::new(self.options.initial_concurrency, self.options.max_concurrency)))
+            .clone();
         Ok(EnvironmentHandle {
             sender: Sender {
+                limiter,
                 client: self.client.clone(),
                 options: self.options.clone(),
                 base_url: Arc::from(normalized.as_str()),
@@ -229,6 +255,7 @@ struct Sender {
     stats: Arc<HttpStats>,
     /// Answers in the process instead of the network (see [`Responder`]).
     local: Option<Arc<dyn Responder>>,
+    limiter: Arc<Limiter>,
 }
 
 /// One request on its way through its attempts.
@@ -242,6 +269,9 @@ struct Exchange {
     started: Instant,
     /// Whether the service has refused a token of ours once already (it gets one new one).
     signed_in_again: bool,
+    /// When the last attempt was sent, and what its answer says about the load the service accepts.
+    sent: Instant,
+    outcome: Outcome,
 }
 
 /// What one attempt leads to.
@@ -293,7 +323,17 @@ impl Sender {
             api::Method::Get => reqwest::Method::GET,
             api::Method::Post => reqwest::Method::POST,
         };
-        Ok(Exchange { request, method, url, origin: self.origin.clone(), attempt: 0, started: Instant::now(), signed_in_again: false })
+        Ok(Exchange {
+            request,
+            method,
+            url,
+            origin: self.origin.clone(),
+            attempt: 0,
+            started: Instant::now(),
+            signed_in_again: false,
+            sent: Instant::now(),
+            outcome: Outcome::Neutral,
+        })
     }
 
     /// One attempt of `exchange`: send it, read the answer, and decide what comes next.
@@ -302,6 +342,8 @@ impl Sender {
             return Step::Done(Err(api::Error::Cancelled));
         }
         exchange.attempt += 1;
+        exchange.outcome = Outcome::Neutral;
+        exchange.sent = Instant::now();
         let span =
             tracing::debug_span!("request", method = %exchange.method, url = %shorten(exchange.url.as_str()), attempt = exchange.attempt);
         self.attempt(exchange).instrument(span).await
@@ -344,6 +386,11 @@ impl Sender {
             () = self.cancel.cancelled() => return Step::Done(Err(api::Error::Cancelled)),
         };
         let elapsed_ms = sent.elapsed().as_millis() as u64;
+        exchange.outcome = match &outcome {
+            Ok(r) if matches!(r.status, 429 | 503) => Outcome::Throttled,
+            Ok(_) => Outcome::Healthy,
+            Err(_) => Outcome::Neutral,
+        };
         match &outcome {
             Ok(r) => tracing::debug!(status = r.status, bytes = r.body.len(), elapsed_ms, "answered"),
             Err(f) => tracing::debug!(elapsed_ms, "failed: {}", describe_failure(f)),
@@ -469,6 +516,7 @@ impl Sender {
                 }
             }
         }
+        // As many workers as requests could ever be in flight; the limiter decides how many are.
         let slots = self.options.max_concurrency.max(1).min(queue.fresh.len().max(1));
         let queue = Arc::new(Mutex::new(queue));
         let mut workers = tokio::task::JoinSet::new();
@@ -481,17 +529,30 @@ impl Sender {
 
     async fn work(&self, queue: Arc<Mutex<Queue>>, results: mpsc::UnboundedSender<Completion>) {
         loop {
+            let permit = tokio::select! {
+                permit = self.limiter.acquire() => permit,
+                () = self.cancel.cancelled() => return,
+            };
             let next = lock(&queue).next(Instant::now());
             match next {
-                Next::Run(index, mut exchange) => match self.step(&mut exchange).await {
-                    Step::Done(result) => {
-                        if results.send((index, result)).is_err() {
-                            return; // nobody waits for the batch any more
+                Next::Run(index, mut exchange) => {
+                    let step = self.step(&mut exchange).await;
+                    self.limiter.release(permit, exchange.outcome, exchange.sent);
+                    let levels = self.limiter.levels();
+                    self.stats.concurrency.store(levels.limit as u64, Ordering::Relaxed);
+                    self.stats.peak_concurrency.fetch_max(levels.peak as u64, Ordering::Relaxed);
+                    self.stats.concurrency_cuts.store(levels.cuts, Ordering::Relaxed);
+                    match step {
+                        Step::Done(result) => {
+                            if results.send((index, result)).is_err() {
+                                return; // nobody waits for the batch any more
+                            }
                         }
+                        Step::Again(delay) => lock(&queue).waiting.push((Instant::now() + delay, index, *exchange)),
                     }
-                    Step::Again(delay) => lock(&queue).waiting.push((Instant::now() + delay, index, *exchange)),
-                },
+                }
                 Next::WaitUntil(when) => {
+                    drop(permit);
                     // Capped, so that a retry queued meanwhile by another slot with an earlier time
                     // is not overslept.
                     let until = when.min(Instant::now() + Duration::from_millis(50));

@@ -4,6 +4,7 @@
 //! Errors a guest should expect (a refused host, a constraint violation) are returned to it;
 //! broken invariants (an unknown resource handle) trap.
 
+pub mod concurrency;
 pub mod host;
 pub mod http;
 pub mod store;

@@ -11,9 +11,9 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What an environment serves.
 #[derive(Clone, Debug)]
@@ -40,6 +40,8 @@ struct State {
     modules: Option<Arc<Vec<String>>>,
     page_size: Option<usize>,
     require_bearer: Option<String>,
+    latency: Option<Duration>,
+    capacity: Option<usize>,
 }
 
 pub struct SimEnv {
@@ -52,6 +54,18 @@ pub struct SimEnv {
     faults: Mutex<FaultQueue>,
     counter: AtomicU64,
     caches: Arc<CacheRegistry>,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+    throttled: AtomicU64,
+}
+
+/// Counts a request in flight until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -75,12 +89,17 @@ impl SimEnv {
                 modules: spec.modules.map(Arc::new),
                 page_size: spec.page_size,
                 require_bearer: spec.require_bearer,
+                latency: None,
+                capacity: None,
             }),
             name: spec.name,
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(FaultQueue::default()),
             counter: AtomicU64::new(0),
             caches,
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
+            throttled: AtomicU64::new(0),
         }
     }
 
@@ -158,6 +177,22 @@ impl SimEnv {
         self.update(|s| s.require_bearer = token);
     }
 
+    /// Every response waits this long before it is sent, as over a wide-area link.
+    pub fn set_latency(&self, latency: Option<Duration>) {
+        self.update(|s| s.latency = latency);
+    }
+
+    /// At most this many requests are served at once; one more is answered 429 with
+    /// `Retry-After: 1`, as a throttled service answers.
+    pub fn set_capacity(&self, capacity: Option<usize>) {
+        self.update(|s| s.capacity = capacity);
+    }
+
+    /// The most requests that were in flight at once, and how many were answered 429 for capacity.
+    pub fn load(&self) -> (usize, u64) {
+        (self.peak_in_flight.load(Ordering::Relaxed), self.throttled.load(Ordering::Relaxed))
+    }
+
     pub(crate) async fn handle(&self, req: Request<Incoming>, conn: Conn) -> Result<Response<Chunks>, Dropped> {
         let method = req.method().clone();
         let path_and_query = req.uri().path_and_query().map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
@@ -167,6 +202,20 @@ impl SimEnv {
         // Read the body so the connection can be reused; action bodies are `{}` and not needed.
         let _ = Limited::new(req.into_body(), 1 << 20).collect().await;
         let aid = activity_id(&self.name, self.counter.fetch_add(1, Ordering::Relaxed));
+        let _counted = InFlight(&self.in_flight);
+        let in_flight = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(in_flight, Ordering::Relaxed);
+        let State { latency, capacity, .. } = self.state();
+        if let Some(latency) = latency {
+            tokio::time::sleep(latency).await;
+        }
+        if capacity.is_some_and(|capacity| in_flight > capacity) {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+            let mut r = routes::error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests in flight; retry later.");
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            self.record(&method, &path_and_query, 429, authorization, client_request_id);
+            return Ok(r);
+        }
         let fault = lock(&self.faults).take(&path_and_query, &percent_decode(&path_and_query, false));
         if let Some(answer) = fault.as_ref().and_then(|kind| fault_response(kind, conn)) {
             let status = answer.as_ref().map_or(0, |r| r.status().as_u16());
