@@ -8,8 +8,10 @@
 //! every label of `prod` fetched with reqwest at the host's concurrency, every body read and
 //! dropped. And the same full sync by the core natively (`d365meta-guest` with its `native`
 //! feature: the same code and SQL, over the host's SQLite backend and reqwest, without the
-//! component and host). The order of the three is rotated from run to run so that drift on a
-//! shared machine hits all.
+//! component and host). And the physical floor (`floor/loader.rs`): the same requests, parsed with
+//! serde_json and their rows inserted into a fresh SQLite file with one prepared statement per table
+//! in one transaction, no search index. The order of the four is rotated from run to run so that
+//! drift on a shared machine hits all.
 //!
 //! With `--latency-ms N`, afterwards: one full sync of a fourth environment whose every response
 //! waits N ms (a wide-area link), in a fresh database, against fetch-only over the same link, with
@@ -18,6 +20,8 @@
 //! `cargo bench -p d365meta --bench sync [-- [--runs N] [--latency-ms N] [--json]]`
 
 mod common;
+#[path = "floor/loader.rs"]
+mod floor;
 
 use common::*;
 use d365meta::bindings::name_of;
@@ -130,22 +134,29 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let mut fetches = Vec::new();
     let mut fulls = Vec::new();
     let mut natives = Vec::new();
+    let mut floors = Vec::new();
+    let label_urls: Vec<String> = label_ids.iter().map(|id| label_url(&prod.base_url(), id)).collect();
     for run in 0..runs {
-        // The three measurements of a run, in an order rotated from run to run.
-        for step in 0..3 {
-            match (run + step) % 3 {
+        // The four measurements of a run, in an order rotated from run to run.
+        for step in 0..4 {
+            match (run + step) % 4 {
                 0 => fetches.push(fetch_only(&client, &prod.base_url(), &label_ids, concurrency).await?),
                 1 => fulls.push(full_run(&runtime, &prod, &uat, &next).await?),
-                _ => natives.push(native_run(&prod, &client, concurrency).await?),
+                2 => natives.push(native_run(&prod, &client, concurrency).await?),
+                _ => {
+                    let scratch = Scratch::new("floor");
+                    floors.push(floor::run(&client, &prod.base_url(), &label_urls, concurrency, &scratch.db()).await?);
+                }
             }
         }
         let (f, s, n) = (fetches.last().unwrap(), fulls.last().unwrap(), natives.last().unwrap());
         out.line(format!(
-            "run {}: full sync {:.2} s ({} requests), core natively {:.2} s, fetch-only {:.2} s ({} requests), ratio sync/fetch {:.2}; link {:.1} ms ({} request(s)); incremental {:.2} s ({} requests)",
+            "run {}: full sync {:.2} s ({} requests), core natively {:.2} s, floor loader {:.2} s, fetch-only {:.2} s ({} requests), ratio sync/fetch {:.2}; link {:.1} ms ({} request(s)); incremental {:.2} s ({} requests)",
             run + 1,
             s.sync.as_secs_f64(),
             s.report.requests,
             n.sync.as_secs_f64(),
+            floors.last().unwrap().total.as_secs_f64(),
             f.total.as_secs_f64(),
             f.requests,
             s.sync.as_secs_f64() / f.total.as_secs_f64(),
@@ -196,6 +207,21 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         median(&native_ratios),
         m_sync / median(&native_times)
     ));
+    let floor_times: Vec<f64> = floors.iter().map(|r| secs(&r.total)).collect();
+    let floor_ratios: Vec<f64> = fulls.iter().zip(&floors).map(|(s, f)| secs(&s.sync) / secs(&f.total)).collect();
+    let m_floor = median(&floor_times);
+    out.line(format!(
+        "  floor loader           {:>9.2} s   (runs: {}; fetch, parse with serde_json, insert the same {} rows, one transaction, no search index; database {:.1} MiB)",
+        m_floor,
+        floor_times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(", "),
+        thousands(floors[0].rows),
+        mib(floors[0].db_bytes)
+    ));
+    out.line(format!(
+        "  ratio sync/floor       {:>9.2}     (median of per-run ratios; ratio of medians {:.2})",
+        median(&floor_ratios),
+        m_sync / m_floor
+    ));
     out.line(format!(
         "  open (fresh database, schema migrations) {:.1} ms median",
         median(&fulls.iter().map(|r| secs(&r.open) * 1e3).collect::<Vec<_>>())
@@ -226,7 +252,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     out.line("");
     out.line(format!("time per phase, median of {runs} (from progress events and the simulator's request log), seconds:"));
-    out.line(format!("  {:<66} {:>9} {:>7} {:>9} {:>7}", "", "component", "share", "native", "ratio"));
+    out.line(format!("  {:<66} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7}", "", "component", "share", "native", "ratio", "floor", "ratio"));
     let names: Vec<String> = first.segments.iter().map(|(n, _)| n.clone()).collect();
     let m_native = median(&native_times);
     let mut segments_json = Vec::new();
@@ -234,10 +260,26 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let values: Vec<f64> = fulls.iter().filter_map(|r| r.segments.get(i)).map(|(_, d)| secs(d)).collect();
         let native_values: Vec<f64> = natives.iter().filter_map(|r| r.segments.get(i)).map(|(_, d)| secs(d)).collect();
         let (m, n) = (median(&values), median(&native_values));
-        out.line(format!("  {:<66} {:>9.3} {:>6.1}% {:>9.3} {:>7.2}", name, m, 100.0 * m / m_sync, n, m / n));
-        segments_json.push(json!({"phase": name, "median_s": round3(m), "native_median_s": round3(n)}));
+        let floor_values: Vec<f64> = floors.iter().filter_map(|f| floor_phase(name, f)).map(|d| secs(&d)).collect();
+        let (floor_text, floor_json) = if floor_values.is_empty() {
+            (format!("{:>9} {:>7}", "", ""), Json::Null)
+        } else {
+            let f = median(&floor_values);
+            (format!("{f:>9.3} {:>7.2}", m / f), json!(round3(f)))
+        };
+        out.line(format!("  {:<66} {:>9.3} {:>6.1}% {:>9.3} {:>7.2} {floor_text}", name, m, 100.0 * m / m_sync, n, m / n));
+        segments_json.push(json!({"phase": name, "median_s": round3(m), "native_median_s": round3(n), "floor_median_s": floor_json}));
     }
-    out.line(format!("  {:<66} {:>9.3} {:>6.1}% {:>9.3} {:>7.2}", "total", m_sync, 100.0, m_native, m_sync / m_native));
+    out.line(format!(
+        "  {:<66} {:>9.3} {:>6.1}% {:>9.3} {:>7.2} {:>9.3} {:>7.2}",
+        "total",
+        m_sync,
+        100.0,
+        m_native,
+        m_sync / m_native,
+        m_floor,
+        m_sync / m_floor
+    ));
     let wait = median(&fulls.iter().map(|r| secs(&r.label_wait)).collect::<Vec<_>>());
     let after = median(&fulls.iter().map(|r| secs(&r.label_after)).collect::<Vec<_>>());
     let native_wait = median(&natives.iter().map(|r| secs(&r.label_wait)).collect::<Vec<_>>());
@@ -370,6 +412,16 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 "label_wait_s": round3(native_wait),
                 "label_after_s": round3(native_after),
             },
+            "floor": {
+                "wall_s": floor_times.iter().map(|t| round3(*t)).collect::<Vec<_>>(),
+                "median_s": round3(m_floor),
+                "rows": floors[0].rows,
+                "db_bytes": floors[0].db_bytes,
+            },
+            "ratio_sync_over_floor": {
+                "per_run": floor_ratios.iter().map(|r| round3(*r)).collect::<Vec<_>>(),
+                "median": round3(median(&floor_ratios)),
+            },
             "ratio_sync_over_native_core": {
                 "per_run": native_ratios.iter().map(|r| round3(*r)).collect::<Vec<_>>(),
                 "median": round3(median(&native_ratios)),
@@ -392,6 +444,21 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     drop(sim);
     Ok(())
+}
+
+/// The floor loader's time for the sync phase named `name`, where it has one.
+fn floor_phase(name: &str, floor: &floor::Floor) -> Option<Duration> {
+    Some(match name {
+        n if n.starts_with("fetch and parse DataEntities") => floor.fetch_parse[0],
+        n if n.starts_with("write data entities") => floor.insert[0],
+        n if n.starts_with("fetch and parse PublicEntities") => floor.fetch_parse[1],
+        n if n.starts_with("write public entities") => floor.insert[1],
+        n if n.starts_with("fetch and parse PublicEnumerations") => floor.fetch_parse[2],
+        n if n.starts_with("write enumerations") => floor.insert[2],
+        n if n.starts_with("labels") => floor.labels,
+        n if n.starts_with("complete") => floor.commit,
+        _ => return None,
+    })
 }
 
 /// A client configured as the host's (`shared_client`), but its own connection pool.
