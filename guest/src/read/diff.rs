@@ -108,7 +108,7 @@ pub fn differing(store: &dyn Store, a: i64, b: i64) -> Result<(Vec<Pair>, u64)> 
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = entities::id_list(ids);
         query_map(
             store,
             &format!(

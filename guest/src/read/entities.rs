@@ -144,7 +144,7 @@ pub fn public_entities_to_compare(store: &dyn Store, pairs: &[(i64, i64)]) -> Re
 
 /// Integers from the database itself, written as an SQL list of literals: one statement whatever
 /// their number.
-fn id_list(ids: &[i64]) -> String {
+pub(crate) fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 

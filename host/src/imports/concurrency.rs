@@ -43,6 +43,12 @@ struct State {
     cuts: u64,
 }
 
+impl State {
+    fn levels(&self) -> Levels {
+        Levels { limit: self.limit, peak: self.peak, cuts: self.cuts }
+    }
+}
+
 /// The limit now, the highest it reached and how many times it was cut.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Levels {
@@ -68,8 +74,9 @@ impl Limiter {
         self.permits.clone().acquire_owned().await.expect("the concurrency semaphore is never closed")
     }
 
-    /// Gives the place back, with what the answer to the request sent at `sent` said.
-    pub fn release(&self, permit: OwnedSemaphorePermit, outcome: Outcome, sent: Instant) {
+    /// Gives the place back, with what the answer to the request sent at `sent` said; returns the
+    /// levels after it.
+    pub fn release(&self, permit: OwnedSemaphorePermit, outcome: Outcome, sent: Instant) -> Levels {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             // Only a limit in full use is tested by a healthy answer: the tail of a batch, with
@@ -105,11 +112,11 @@ impl Limiter {
             s.debt -= 1;
             permit.forget();
         }
+        s.levels()
     }
 
     pub fn levels(&self) -> Levels {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        Levels { limit: s.limit, peak: s.peak, cuts: s.cuts }
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).levels()
     }
 }
 

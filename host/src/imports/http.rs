@@ -537,8 +537,7 @@ impl Sender {
             match next {
                 Next::Run(index, mut exchange) => {
                     let step = self.step(&mut exchange).await;
-                    self.limiter.release(permit, exchange.outcome, exchange.sent);
-                    let levels = self.limiter.levels();
+                    let levels = self.limiter.release(permit, exchange.outcome, exchange.sent);
                     self.stats.concurrency.store(levels.limit as u64, Ordering::Relaxed);
                     self.stats.peak_concurrency.fetch_max(levels.peak as u64, Ordering::Relaxed);
                     self.stats.concurrency_cuts.store(levels.cuts, Ordering::Relaxed);
