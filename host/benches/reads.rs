@@ -30,12 +30,11 @@ use common::*;
 use d365meta::bindings::name_of;
 use d365meta::cache::{Cache, EntityLookup, LabelLanguages, ObjectKind, ReadOptions, SearchFilters, SearchQuery, SearchResults};
 use d365meta_guest::native::SqliteStore;
-use d365meta_guest::ports::{Lease, Rows, Store, StoreError, Transaction, TxMode, Value};
+use d365meta_guest::ports::Store;
 use d365meta_guest::wit::types as core_types;
 use d365meta_simulator::{Dataset, EnvironmentSpec, Scale, Simulator};
 use serde_json::json;
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -320,73 +319,6 @@ fn summarize_core_search(r: &core_types::SearchResults) -> SearchSummary {
     }
 }
 
-/// A store that times every statement the core issues through it, then passes it on: the
-/// per-statement breakdown comes from the core's own SQL text, not from a copy of it.
-struct Timed<'a> {
-    store: &'a dyn Store,
-    /// Calls and time per statement, keyed by `statement_key`.
-    spent: RefCell<BTreeMap<String, (u64, Duration)>>,
-    /// Time spent keeping these accounts, to take out of the lookups' total.
-    bookkeeping: Cell<Duration>,
-}
-
-impl Timed<'_> {
-    fn record<T>(&self, sql: &str, run: impl FnOnce() -> T) -> T {
-        let started = Instant::now();
-        let result = run();
-        let ran = Instant::now();
-        let mut map = self.spent.borrow_mut();
-        let entry = map.entry(statement_key(sql)).or_default();
-        entry.0 += 1;
-        entry.1 += ran - started;
-        self.bookkeeping.set(self.bookkeeping.get() + ran.elapsed());
-        result
-    }
-}
-
-impl Store for Timed<'_> {
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows, StoreError> {
-        self.record(sql, || self.store.execute(sql, params))
-    }
-
-    fn execute_many(&self, sql: &str, params: &[Vec<Value>]) -> Result<u64, StoreError> {
-        self.record(sql, || self.store.execute_many(sql, params))
-    }
-
-    fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>, StoreError> {
-        self.store.begin(mode)
-    }
-
-    fn try_lock(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError> {
-        self.store.try_lock(name)
-    }
-}
-
-/// One key per statement: whitespace collapsed, placeholders unnumbered, and a list of them
-/// (`IN (?2,?3,…)`, as long as the label ids a lookup asks for) written as one.
-fn statement_key(sql: &str) -> String {
-    let text = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut key = String::with_capacity(text.len());
-    let mut after_mark = false;
-    for c in text.chars() {
-        if after_mark && c.is_ascii_digit() {
-            continue;
-        }
-        after_mark = c == '?';
-        key.push(c);
-    }
-    while key.contains("?,?") {
-        key = key.replace("?,?", "?");
-    }
-    key
-}
-
-/// What a statement reads, for the report: its FROM clause (tables, joins and the indexes named).
-fn statement_source(key: &str) -> &str {
-    let Some((_, from)) = key.split_once(" FROM ") else { return key };
-    [" WHERE ", " ORDER BY ", " LIMIT "].iter().filter_map(|end| from.find(end)).min().map_or(from, |end| &from[..end])
-}
-
 // ---- the bench ----
 
 /// Samples of one operation, answered both ways.
@@ -544,15 +476,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     // Where a lookup spends its time: one more pass over the names, with labels, by the core natively
     // with each of its statements timed (not part of the samples above: timing adds its own cost).
-    let profiled = Timed { store: &store, spent: RefCell::default(), bookkeeping: Cell::default() };
+    let profiled = Timed::new(&store);
     let profiled_core = Core { store: &profiled };
     let profile_started = Instant::now();
     for name in &names {
         black_box(profiled_core.entity(name, true)?);
     }
-    let profile_total = profile_started.elapsed().saturating_sub(profiled.bookkeeping.get());
-    let mut statements: Vec<(String, u64, Duration)> = profiled.spent.take().into_iter().map(|(k, (n, d))| (k, n, d)).collect();
-    statements.sort_by_key(|s| std::cmp::Reverse(s.2));
+    let profile_total = profile_started.elapsed().saturating_sub(profiled.bookkeeping());
+    let statements: Vec<(String, u64, Duration)> = profiled.statements().into_iter().map(|(k, s)| (k, s.calls, s.time)).collect();
 
     // ---- search ----
     let search_rounds = search_samples.div_ceil(cases.len());

@@ -142,7 +142,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             match (run + step) % 4 {
                 0 => fetches.push(fetch_only(&client, &prod.base_url(), &label_ids, concurrency).await?),
                 1 => fulls.push(full_run(&runtime, &prod, &uat, &next).await?),
-                2 => natives.push(native_run(&prod, &client, concurrency).await?),
+                2 => natives.push(native_run(&prod, &client, concurrency, false).await?),
                 _ => {
                     let scratch = Scratch::new("floor");
                     floors.push(floor::run(&client, &prod.base_url(), &label_urls, concurrency, &scratch.db()).await?);
@@ -328,6 +328,36 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         mib(first.db_final)
     ));
 
+    // Where the native core's full sync spends its time, statement by statement: one more run, not
+    // among the timed ones (timing each statement adds its own cost, taken out of the total).
+    let profiled = native_run(&prod, &client, concurrency, true).await?;
+    let (statements, outside) = profiled.statements.clone().unwrap_or_default();
+    let in_statements: Duration = statements.iter().map(|(_, s)| s.time).sum();
+    out.line("");
+    out.line(format!(
+        "core natively, full sync by statement (one more run: {:.2} s, {:.2} s of it in statements; {:.2} s outside them: parsing, hashing, building rows, waiting for answers):",
+        secs(&profiled.sync),
+        secs(&in_statements),
+        secs(&outside)
+    ));
+    out.line("  share   seconds      calls       rows  statement");
+    let mut statements_json = Vec::new();
+    for (key, spent) in &statements {
+        let share = secs(&spent.time) / secs(&profiled.sync);
+        if statements_json.len() < 12 {
+            out.line(format!(
+                "  {:>4.1} % {:>8.3} {:>10} {:>10}  {}",
+                share * 100.0,
+                secs(&spent.time),
+                thousands(spent.calls),
+                thousands(spent.rows),
+                key.chars().take(150).collect::<String>()
+            ));
+        }
+        statements_json.push(json!({"statement": key, "calls": spent.calls, "rows": spent.rows, "s": round3(secs(&spent.time))}));
+    }
+    out.line(format!("  ({} statements in all; the first 12 shown)", statements.len()));
+
     let latency_ms = args.number("latency-ms", 0) as u64;
     let mut wide_area = Json::Null;
     if latency_ms > 0 {
@@ -411,6 +441,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 "requests": natives[0].requests,
                 "label_wait_s": round3(native_wait),
                 "label_after_s": round3(native_after),
+            },
+            "native_core_statements": {
+                "sync_s": round3(secs(&profiled.sync)),
+                "in_statements_s": round3(secs(&in_statements)),
+                "outside_statements_s": round3(secs(&outside)),
+                "statements": statements_json,
             },
             "floor": {
                 "wall_s": floor_times.iter().map(|t| round3(*t)).collect::<Vec<_>>(),
@@ -776,13 +812,15 @@ impl core_ports::Services for NativeServices {
 /// (WAL, synchronous NORMAL, foreign keys, busy timeout, 256 cached statements, the authorizer).
 struct NativeRun {
     sync: Duration,
+    /// Per statement, when the run was profiled, and the time outside statements.
+    statements: Option<(Vec<(String, Spent)>, Duration)>,
     requests: u64,
     segments: Vec<(String, Duration)>,
     label_wait: Duration,
     label_after: Duration,
 }
 
-async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize) -> anyhow::Result<NativeRun> {
+async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize, profile: bool) -> anyhow::Result<NativeRun> {
     use d365meta_guest::wit::types::{Plan as CorePlan, Strategy as CoreStrategy, SyncOptions as CoreSyncOptions};
     let scratch = Scratch::new("native");
     let db = scratch.db();
@@ -792,20 +830,29 @@ async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize)
     let services = NativeServices { events: events.clone() };
     prod.clear_requests();
     // The core is synchronous: it runs on a blocking thread and waits on the runtime for HTTP.
-    let (requests, plan, t0, sync) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store = d365meta_guest::native::SqliteStore::open(&db)?;
-        let ctx = d365meta_guest::Ctx { http: &http, store: &store, host: &services };
+    let (requests, plan, t0, sync, statements) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let sqlite = d365meta_guest::native::SqliteStore::open(&db)?;
+        let timed = Timed::new(&sqlite);
+        let store: &dyn core_ports::Store = if profile { &timed } else { &sqlite };
+        let ctx = d365meta_guest::Ctx { http: &http, store, host: &services };
         d365meta_guest::api::open(&ctx)?;
         let options =
             CoreSyncOptions { strategy: CoreStrategy::Auto, languages: vec![LANGUAGE.into()], drop_languages: vec![], dry_run: false };
         let t0 = Instant::now();
         let report = d365meta_guest::api::sync(&ctx, &options)?;
-        Ok((report.requests, report.plan, t0, t0.elapsed()))
+        let sync = t0.elapsed();
+        let statements = profile.then(|| {
+            let all = timed.statements();
+            let inside: Duration = all.iter().map(|(_, s)| s.time).sum();
+            let outside = sync.saturating_sub(timed.bookkeeping()).saturating_sub(inside);
+            (all, outside)
+        });
+        Ok((report.requests, report.plan, t0, sync, statements))
     })
     .await??;
     anyhow::ensure!(plan == CorePlan::Full, "the native sync planned {plan:?}, not a full sync");
     let events = events.lock().unwrap().clone();
     let (segments, label_wait, label_after, _) = timeline(&events, prod, t0, t0 + sync)?;
     drop(scratch);
-    Ok(NativeRun { sync, requests, segments, label_wait, label_after })
+    Ok(NativeRun { sync, statements, requests, segments, label_wait, label_after })
 }

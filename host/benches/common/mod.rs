@@ -230,3 +230,114 @@ pub fn thousands(n: u64) -> String {
     }
     out
 }
+
+// ---- where the core's time goes, statement by statement ----
+
+use d365meta_guest::ports::{Lease, Rows, Store, StoreError, Transaction, TxMode, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+/// Calls, rows sent (a batch's rows; one for a single statement) and time of one statement.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Spent {
+    pub calls: u64,
+    pub rows: u64,
+    pub time: Duration,
+}
+
+/// A store that times every statement the core issues through it, then passes it on: the
+/// per-statement breakdown comes from the core's own SQL text, not from a copy of it. Commits are
+/// timed as `COMMIT`.
+pub struct Timed<'a> {
+    store: &'a dyn Store,
+    /// Per statement, keyed by `statement_key`.
+    spent: RefCell<BTreeMap<String, Spent>>,
+    /// Time spent keeping these accounts, to take out of a total.
+    bookkeeping: Cell<Duration>,
+}
+
+impl<'a> Timed<'a> {
+    pub fn new(store: &'a dyn Store) -> Timed<'a> {
+        Timed { store, spent: RefCell::default(), bookkeeping: Cell::default() }
+    }
+
+    fn record<T>(&self, sql: &str, rows: u64, run: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let result = run();
+        let ran = Instant::now();
+        let mut map = self.spent.borrow_mut();
+        let entry = map.entry(statement_key(sql)).or_default();
+        entry.calls += 1;
+        entry.rows += rows;
+        entry.time += ran - started;
+        self.bookkeeping.set(self.bookkeeping.get() + ran.elapsed());
+        result
+    }
+
+    pub fn bookkeeping(&self) -> Duration {
+        self.bookkeeping.get()
+    }
+
+    /// Every statement seen, the most time first.
+    pub fn statements(&self) -> Vec<(String, Spent)> {
+        let mut all: Vec<(String, Spent)> = self.spent.borrow().iter().map(|(k, s)| (k.clone(), *s)).collect();
+        all.sort_by_key(|(_, s)| std::cmp::Reverse(s.time));
+        all
+    }
+}
+
+struct TimedTransaction<'b, 'a> {
+    inner: Box<dyn Transaction + 'b>,
+    timed: &'b Timed<'a>,
+}
+
+impl Transaction for TimedTransaction<'_, '_> {
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let TimedTransaction { inner, timed } = *self;
+        timed.record("COMMIT", 1, || inner.commit())
+    }
+}
+
+impl Store for Timed<'_> {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows, StoreError> {
+        self.record(sql, 1, || self.store.execute(sql, params))
+    }
+
+    fn execute_many(&self, sql: &str, params: &[Vec<Value>]) -> Result<u64, StoreError> {
+        self.record(sql, params.len() as u64, || self.store.execute_many(sql, params))
+    }
+
+    fn begin(&self, mode: TxMode) -> Result<Box<dyn Transaction + '_>, StoreError> {
+        let inner = self.store.begin(mode)?;
+        Ok(Box::new(TimedTransaction { inner, timed: self }))
+    }
+
+    fn try_lock(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        self.store.try_lock(name)
+    }
+}
+
+/// One key per statement: whitespace collapsed, placeholders unnumbered, and a list of them
+/// (`IN (?2,?3,…)`, as long as the label ids a lookup asks for) written as one.
+pub fn statement_key(sql: &str) -> String {
+    let text = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut key = String::with_capacity(text.len());
+    let mut after_mark = false;
+    for c in text.chars() {
+        if after_mark && c.is_ascii_digit() {
+            continue;
+        }
+        after_mark = c == '?';
+        key.push(c);
+    }
+    while key.contains("?,?") {
+        key = key.replace("?,?", "?");
+    }
+    key
+}
+
+/// What a statement reads, for the report: its FROM clause (tables, joins and the indexes named).
+pub fn statement_source(key: &str) -> &str {
+    let Some((_, from)) = key.split_once(" FROM ") else { return key };
+    [" WHERE ", " ORDER BY ", " LIMIT "].iter().filter_map(|end| from.find(end)).min().map_or(from, |end| &from[..end])
+}
