@@ -348,12 +348,17 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 5,
-        name: "leaner full-text indexes",
+        name: "leaner full-text indexes, written a batch at a time",
         statements: &[
             // Searches ask whether a column holds a token (or a prefix of one), never where in it
             // nor how long the column is (no phrase queries, no bm25): `detail = column` keeps no
-            // positions and `columnsize = 0` no per-row sizes. A third smaller index, written
-            // faster as objects are stored. Same columns, same triggers, rebuilt from the rows.
+            // positions and `columnsize = 0` no per-row sizes.
+            //
+            // New rows reach the indexes through `search::index` (one statement per batch), not a
+            // trigger per row: FTS5 writes its pending terms to disk at every statement savepoint,
+            // so a trigger on a row-by-row insert left one tiny segment per row, merged again and
+            // again (half of a full sync's time). Deletions (gc) are one statement each already
+            // and keep their triggers.
             "DROP TRIGGER search_items_indexed",
             "DROP TRIGGER search_items_unindexed",
             "DROP TRIGGER labels_indexed",
@@ -364,9 +369,6 @@ pub const MIGRATIONS: &[Migration] = &[
             name, alias, words, literal_label, content = 'search_items', content_rowid = 'id',
             tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3', detail = column, columnsize = 0
         )",
-            "CREATE TRIGGER search_items_indexed AFTER INSERT ON search_items BEGIN
-            INSERT INTO search_fts (rowid, name, alias, words, literal_label) VALUES (new.id, new.name, new.alias, new.words, new.literal_label);
-        END",
             "CREATE TRIGGER search_items_unindexed AFTER DELETE ON search_items BEGIN
             INSERT INTO search_fts (search_fts, rowid, name, alias, words, literal_label)
             VALUES ('delete', old.id, old.name, old.alias, old.words, old.literal_label);
@@ -375,9 +377,6 @@ pub const MIGRATIONS: &[Migration] = &[
             text, content = 'labels', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3',
             detail = column, columnsize = 0
         )",
-            "CREATE TRIGGER labels_indexed AFTER INSERT ON labels BEGIN
-            INSERT INTO label_fts (rowid, text) VALUES (new.id, new.text);
-        END",
             "CREATE TRIGGER labels_unindexed AFTER DELETE ON labels BEGIN
             INSERT INTO label_fts (label_fts, rowid, text) VALUES ('delete', old.id, old.text);
         END",

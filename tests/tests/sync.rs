@@ -171,6 +171,54 @@ async fn gc_removes_exactly_what_nothing_references() {
     assert_eq!(cache.list_versions().await.unwrap().len(), 1);
 }
 
+/// The full-text indexes are written a batch at a time, apart from their rows: after a full sync,
+/// an incremental one and a gc, each must hold exactly its rows (FTS5's own check against the
+/// content table), and a search must find what only the newer version added.
+#[tokio::test]
+async fn the_search_indexes_hold_exactly_their_rows() {
+    let v1 = dataset(Scale::Small);
+    let (v2, evolution) = v1.evolve(5, 8);
+    let added = evolution.added_public_entities.first().expect("the evolution adds a public entity").clone();
+    let sim = simulator(vec![spec("a", v1.clone())]).await;
+    let scratch = Scratch::new("fts");
+    let mut cache = open(&scratch.db()).await;
+    let url = sim.env(0).base_url();
+    let check = |when: &str| {
+        let conn = rusqlite::Connection::open(scratch.db()).unwrap();
+        for table in ["search_fts", "label_fts"] {
+            conn.execute(&format!("INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)"), [])
+                .unwrap_or_else(|e| panic!("{table} after {when}: {e}"));
+        }
+        let phrase = format!("name : \"{}\"", added.to_lowercase());
+        conn.query_row("SELECT count(*) FROM search_fts WHERE search_fts MATCH ?1", [&phrase], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    cache.sync(&url, sync_options(Strategy::Auto, &["en-US"])).await.unwrap();
+    assert_eq!(check("a full sync"), 0, "{added} is not in the first version");
+    sim.env(0).set_dataset(Arc::new(v2));
+    sim.env(0).set_modules(None);
+    cache.sync(&url, sync_options(Strategy::Auto, &["en-US"])).await.unwrap();
+    assert!(check("an incremental sync") >= 1, "{added} is indexed");
+    let query = d365meta::cache::SearchQuery {
+        text: added.clone(),
+        kinds: vec![],
+        filters: d365meta::cache::SearchFilters {
+            category: None,
+            read_only: None,
+            data_service_enabled: None,
+            data_management_enabled: None,
+            entity: None,
+        },
+        limit: 20,
+        offset: 0,
+    };
+    let options = d365meta::cache::ReadOptions { base_url: Some(url.clone()), labels: None };
+    let search = cache.search(query, options).await.unwrap();
+    assert!(search.hits.iter().any(|h| h.name == added), "a search finds {added}: {:?}", search.hits);
+    let removed = cache.gc(gc_options(0)).await.unwrap();
+    assert!(removed.objects > 0 && removed.labels > 0, "gc removed the first version's own objects and labels");
+    assert!(check("gc") >= 1);
+}
+
 #[tokio::test]
 async fn gc_keeps_recent_versions_when_asked() {
     let v1 = dataset(Scale::Tiny);

@@ -146,7 +146,7 @@ fn store_batch(ctx: &Ctx<'_>, snapshot_id: i64, rows: &[Vec<Value>]) -> Result<(
         return Ok(());
     }
     in_transaction(ctx.store, TxMode::Immediate, || {
-        crate::sql::execute_all(
+        crate::search::index::insert_labels(
             ctx.store,
             "INSERT INTO labels (label_id, language, text, missing) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (label_id, language, missing, text) DO NOTHING",
