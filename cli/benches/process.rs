@@ -27,17 +27,20 @@ const BINARY: &str = env!("CARGO_BIN_EXE_d365meta");
 /// Public entities the second version changes: 5 % of the `full` scale's 4,000.
 const CHANGED: usize = 200;
 
-/// One finished command: wall time, the process's maximum resident set, what it printed.
+/// One finished command: wall time, the process's peak resident set (sampled every millisecond),
+/// what it printed.
 struct Run {
     wall: Duration,
     max_rss_bytes: u64,
     stdout: String,
 }
 
-/// Runs the binary with `args`, its cache directory (and configuration) under `home`, and waits
-/// for it with `wait4`, the one call that hands back a child's own maximum resident set.
+/// Runs the binary with `args`, its cache directory (and configuration) under `home`, and follows
+/// its peak resident set (`VmHWM`) until it exits. Not `wait4`'s `ru_maxrss`: Linux carries the
+/// spawning process's peak into the child's across `exec`, and this process holds the simulator.
 fn run(home: &Path, args: &[&str]) -> anyhow::Result<Run> {
     use std::io::Read;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let started = Instant::now();
     let mut child = Command::new(BINARY)
         .args(args)
@@ -49,19 +52,32 @@ fn run(home: &Path, args: &[&str]) -> anyhow::Result<Run> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    let (done, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let watcher = {
+        let (done, peak, status) = (done.clone(), peak.clone(), format!("/proc/{}/status", child.id()));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                // `VmHWM:   24092 kB`; absent once the process has exited (a zombie has no memory).
+                if let Some(kib) = std::fs::read_to_string(&status).ok().and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()))
+                }) {
+                    peak.fetch_max(kib * 1024, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
     let mut stdout = String::new();
     child.stdout.take().expect("piped").read_to_string(&mut stdout)?;
     let mut stderr = String::new();
     child.stderr.take().expect("piped").read_to_string(&mut stderr)?;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data, and the child is ours and not yet waited for.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let status = child.wait()?;
     let wall = started.elapsed();
-    anyhow::ensure!(pid > 0, "waiting for d365meta {args:?}: {}", std::io::Error::last_os_error());
-    anyhow::ensure!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "d365meta {args:?} failed ({status}): {stderr}");
-    // Linux reports ru_maxrss in KiB.
-    Ok(Run { wall, max_rss_bytes: usage.ru_maxrss as u64 * 1024, stdout })
+    done.store(true, Ordering::Relaxed);
+    watcher.join().expect("the memory watcher");
+    anyhow::ensure!(status.success(), "d365meta {args:?} failed ({status}): {stderr}");
+    Ok(Run { wall, max_rss_bytes: peak.load(Ordering::Relaxed), stdout })
 }
 
 fn ms(d: Duration) -> f64 {
