@@ -142,7 +142,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             match (run + step) % 4 {
                 0 => fetches.push(fetch_only(&client, &prod.base_url(), &label_ids, concurrency).await?),
                 1 => fulls.push(full_run(&runtime, &prod, &uat, &next).await?),
-                2 => natives.push(native_run(&prod, &client, concurrency, false).await?),
+                2 => natives.push(native_run(&prod, &client, concurrency).await?),
                 _ => {
                     let scratch = Scratch::new("floor");
                     floors.push(floor::run(&client, &prod.base_url(), &label_urls, concurrency, &scratch.db()).await?);
@@ -328,35 +328,40 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         mib(first.db_final)
     ));
 
-    // Where the native core's full sync spends its time, statement by statement: one more run, not
-    // among the timed ones (timing each statement adds its own cost, taken out of the total).
-    let profiled = native_run(&prod, &client, concurrency, true).await?;
-    let (statements, outside) = profiled.statements.clone().unwrap_or_default();
-    let in_statements: Duration = statements.iter().map(|(_, s)| s.time).sum();
-    out.line("");
-    out.line(format!(
-        "core natively, full sync by statement (one more run: {:.2} s, {:.2} s of it in statements; {:.2} s outside them: parsing, hashing, building rows, waiting for answers):",
-        secs(&profiled.sync),
-        secs(&in_statements),
-        secs(&outside)
-    ));
-    out.line("  share   seconds      calls       rows  statement");
-    let mut statements_json = Vec::new();
-    for (key, spent) in &statements {
-        let share = secs(&spent.time) / secs(&profiled.sync);
-        if statements_json.len() < 12 {
-            out.line(format!(
-                "  {:>4.1} % {:>8.3} {:>10} {:>10}  {}",
-                share * 100.0,
-                secs(&spent.time),
-                thousands(spent.calls),
-                thousands(spent.rows),
-                key.chars().take(150).collect::<String>()
-            ));
+    // Where the native core spends a full and an incremental sync, statement by statement.
+    let profiles = native_profiles(&prod, &next, &client, concurrency).await?;
+    let mut profiles_json = Vec::new();
+    for (what, profile) in ["full sync", "incremental sync, evolve(1, 20)"].iter().zip(&profiles) {
+        let in_statements: Duration = profile.statements.iter().map(|(_, s)| s.time).sum();
+        out.line("");
+        out.line(format!(
+            "core natively, {what} (plan {}) by statement: {:.3} s, {:.3} s of it in statements; {:.3} s outside them (parsing, hashing, building rows, waiting for answers):",
+            profile.plan,
+            secs(&profile.sync),
+            secs(&in_statements),
+            secs(&profile.outside)
+        ));
+        out.line("  share   seconds      calls       rows  statement");
+        let mut statements_json = Vec::new();
+        for (key, spent) in &profile.statements {
+            if statements_json.len() < 12 {
+                out.line(format!(
+                    "  {:>4.1} % {:>8.3} {:>10} {:>10}  {}",
+                    secs(&spent.time) / secs(&profile.sync) * 100.0,
+                    secs(&spent.time),
+                    thousands(spent.calls),
+                    thousands(spent.rows),
+                    key.chars().take(150).collect::<String>()
+                ));
+            }
+            statements_json.push(json!({"statement": key, "calls": spent.calls, "rows": spent.rows, "s": round3(secs(&spent.time))}));
         }
-        statements_json.push(json!({"statement": key, "calls": spent.calls, "rows": spent.rows, "s": round3(secs(&spent.time))}));
+        out.line(format!("  ({} statements in all; the first 12 shown)", profile.statements.len()));
+        profiles_json.push(json!({
+            "sync": what, "plan": profile.plan, "s": round3(secs(&profile.sync)), "in_statements_s": round3(secs(&in_statements)),
+            "outside_statements_s": round3(secs(&profile.outside)), "statements": statements_json,
+        }));
     }
-    out.line(format!("  ({} statements in all; the first 12 shown)", statements.len()));
 
     let latency_ms = args.number("latency-ms", 0) as u64;
     let mut wide_area = Json::Null;
@@ -442,12 +447,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 "label_wait_s": round3(native_wait),
                 "label_after_s": round3(native_after),
             },
-            "native_core_statements": {
-                "sync_s": round3(secs(&profiled.sync)),
-                "in_statements_s": round3(secs(&in_statements)),
-                "outside_statements_s": round3(secs(&outside)),
-                "statements": statements_json,
-            },
+            "native_core_statements": profiles_json,
             "floor": {
                 "wall_s": floor_times.iter().map(|t| round3(*t)).collect::<Vec<_>>(),
                 "median_s": round3(m_floor),
@@ -812,16 +812,14 @@ impl core_ports::Services for NativeServices {
 /// (WAL, synchronous NORMAL, foreign keys, busy timeout, 256 cached statements, the authorizer).
 struct NativeRun {
     sync: Duration,
-    /// Per statement, when the run was profiled, and the time outside statements.
-    statements: Option<(Vec<(String, Spent)>, Duration)>,
     requests: u64,
     segments: Vec<(String, Duration)>,
     label_wait: Duration,
     label_after: Duration,
 }
 
-async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize, profile: bool) -> anyhow::Result<NativeRun> {
-    use d365meta_guest::wit::types::{Plan as CorePlan, Strategy as CoreStrategy, SyncOptions as CoreSyncOptions};
+async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize) -> anyhow::Result<NativeRun> {
+    use d365meta_guest::wit::types::Plan as CorePlan;
     let scratch = Scratch::new("native");
     let db = scratch.db();
     let base_url = d365meta_guest::url::normalize_base_url(&prod.base_url())?;
@@ -830,29 +828,70 @@ async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize,
     let services = NativeServices { events: events.clone() };
     prod.clear_requests();
     // The core is synchronous: it runs on a blocking thread and waits on the runtime for HTTP.
-    let (requests, plan, t0, sync, statements) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let sqlite = d365meta_guest::native::SqliteStore::open(&db)?;
-        let timed = Timed::new(&sqlite);
-        let store: &dyn core_ports::Store = if profile { &timed } else { &sqlite };
-        let ctx = d365meta_guest::Ctx { http: &http, store, host: &services };
+    let (requests, plan, t0, sync) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let store = d365meta_guest::native::SqliteStore::open(&db)?;
+        let ctx = d365meta_guest::Ctx { http: &http, store: &store, host: &services };
         d365meta_guest::api::open(&ctx)?;
-        let options =
-            CoreSyncOptions { strategy: CoreStrategy::Auto, languages: vec![LANGUAGE.into()], drop_languages: vec![], dry_run: false };
         let t0 = Instant::now();
-        let report = d365meta_guest::api::sync(&ctx, &options)?;
-        let sync = t0.elapsed();
-        let statements = profile.then(|| {
-            let all = timed.statements();
-            let inside: Duration = all.iter().map(|(_, s)| s.time).sum();
-            let outside = sync.saturating_sub(timed.bookkeeping()).saturating_sub(inside);
-            (all, outside)
-        });
-        Ok((report.requests, report.plan, t0, sync, statements))
+        let report = d365meta_guest::api::sync(&ctx, &core_sync_options())?;
+        Ok((report.requests, report.plan, t0, t0.elapsed()))
     })
     .await??;
     anyhow::ensure!(plan == CorePlan::Full, "the native sync planned {plan:?}, not a full sync");
     let events = events.lock().unwrap().clone();
     let (segments, label_wait, label_after, _) = timeline(&events, prod, t0, t0 + sync)?;
     drop(scratch);
-    Ok(NativeRun { sync, statements, requests, segments, label_wait, label_after })
+    Ok(NativeRun { sync, requests, segments, label_wait, label_after })
+}
+
+fn core_sync_options() -> d365meta_guest::wit::types::SyncOptions {
+    use d365meta_guest::wit::types::{Strategy as CoreStrategy, SyncOptions as CoreSyncOptions};
+    CoreSyncOptions { strategy: CoreStrategy::Auto, languages: vec![LANGUAGE.into()], drop_languages: vec![], dry_run: false }
+}
+
+/// One sync by the core natively with every statement timed.
+struct Profile {
+    sync: Duration,
+    plan: String,
+    statements: Vec<(String, Spent)>,
+    /// Time outside the statements: parsing, hashing, building rows, waiting for answers.
+    outside: Duration,
+}
+
+/// Where the core natively spends a full sync of `prod` and then an incremental one of `next`,
+/// statement by statement, in one fresh database (not among the timed runs: timing each
+/// statement adds its own cost, taken out of the totals).
+async fn native_profiles(prod: &SimEnv, next: &SimEnv, client: &reqwest::Client, concurrency: usize) -> anyhow::Result<[Profile; 2]> {
+    let scratch = Scratch::new("native-profile");
+    let db = scratch.db();
+    let mut https = Vec::new();
+    for env in [prod, next] {
+        let base_url = d365meta_guest::url::normalize_base_url(&env.base_url())?;
+        https.push(NativeHttp { client: client.clone(), handle: tokio::runtime::Handle::current(), base_url, concurrency });
+    }
+    let profiles = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Profile>> {
+        let sqlite = d365meta_guest::native::SqliteStore::open(&db)?;
+        let services = NativeServices { events: Events::default() };
+        d365meta_guest::api::open(&d365meta_guest::Ctx { http: &https[0], store: &sqlite, host: &services })?;
+        let mut profiles = Vec::new();
+        for http in &https {
+            let timed = Timed::new(&sqlite);
+            let ctx = d365meta_guest::Ctx { http, store: &timed, host: &services };
+            let t0 = Instant::now();
+            let report = d365meta_guest::api::sync(&ctx, &core_sync_options())?;
+            let sync = t0.elapsed().saturating_sub(timed.bookkeeping());
+            let statements = timed.statements();
+            let inside: Duration = statements.iter().map(|(_, s)| s.time).sum();
+            profiles.push(Profile {
+                sync,
+                plan: format!("{:?}", report.plan).to_lowercase(),
+                statements,
+                outside: sync.saturating_sub(inside),
+            });
+        }
+        Ok(profiles)
+    })
+    .await??;
+    drop(scratch);
+    profiles.try_into().map_err(|_| anyhow::anyhow!("two syncs, two profiles"))
 }
