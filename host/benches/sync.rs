@@ -884,7 +884,7 @@ async fn native_profiles(prod: &SimEnv, next: &SimEnv, client: &reqwest::Client,
             let inside: Duration = statements.iter().map(|(_, s)| s.time).sum();
             profiles.push(Profile {
                 sync,
-                plan: format!("{:?}", report.plan).to_lowercase(),
+                plan: format!("{:?}", report.plan).rsplit("::").next().unwrap_or_default().to_lowercase(),
                 statements,
                 outside: sync.saturating_sub(inside),
             });
