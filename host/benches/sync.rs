@@ -486,11 +486,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 fn floor_phase(name: &str, floor: &floor::Floor) -> Option<Duration> {
     Some(match name {
         n if n.starts_with("fetch and parse DataEntities") => floor.fetch_parse[0],
-        n if n.starts_with("write data entities") => floor.insert[0],
         n if n.starts_with("fetch and parse PublicEntities") => floor.fetch_parse[1],
-        n if n.starts_with("write public entities") => floor.insert[1],
         n if n.starts_with("fetch and parse PublicEnumerations") => floor.fetch_parse[2],
-        n if n.starts_with("write enumerations") => floor.insert[2],
+        WRITE_ENTITIES => floor.insert.iter().sum(),
         n if n.starts_with("labels") => floor.labels,
         n if n.starts_with("complete") => floor.commit,
         _ => return None,
@@ -625,6 +623,9 @@ async fn full_run(runtime: &d365meta::Runtime, prod: &SimEnv, uat: &SimEnv, next
 /// simulator's log marks when each request had its answer ready. A collection's request reaching
 /// the simulator ends the previous step (writing the collection before it).
 #[allow(clippy::type_complexity)]
+/// The phase in which a new snapshot's rows are written while its labels are being fetched.
+const WRITE_ENTITIES: &str = "write the entities (rows + search index) while labels are fetched";
+
 fn timeline(
     events: &[Event],
     env: &SimEnv,
@@ -633,7 +634,7 @@ fn timeline(
 ) -> anyhow::Result<(Vec<(String, Duration)>, Duration, Duration, usize)> {
     let requests = env.requests();
     let request_at = |fragment: &str| requests.iter().find(|r| r.path_and_query.contains(fragment)).map(|r| r.at);
-    let last_event = |phase: &str| events.iter().rev().find(|e| e.phase == phase).map(|e| e.at);
+    let first_event = |phase: &str| events.iter().find(|e| e.phase == phase).map(|e| e.at);
     let detect = events.iter().find(|e| e.phase == "detect" && e.done == 1).map(|e| e.at);
     let phases = [("data-entities", "DataEntities"), ("public-entities", "PublicEntities"), ("enumerations", "PublicEnumerations")];
     let label_phase = format!("labels:{LANGUAGE}");
@@ -644,22 +645,20 @@ fn timeline(
         anyhow::bail!("the sync did not report the expected progress events and requests");
     };
 
-    let mut marks: Vec<(String, Instant)> = vec![("detect (GetInstalledModules)".to_owned(), detect)];
-    let mut previous_label = "plan, application and platform versions (2 requests), snapshot";
-    let write_names = [
-        "write data entities (rows + search index)",
-        "write public entities (rows + search index)",
-        "write enumerations (rows + search index), list wanted label ids",
+    // A new snapshot's three collections are fetched and parsed first; their label requests start
+    // as the rows are written, and the labels phase's first event comes once they are.
+    let first_label_event = label_events.first().copied().unwrap_or(last_label);
+    let asked = request_at("/Metadata/DataEntities").ok_or_else(|| anyhow::anyhow!("no DataEntities request"))?;
+    let mut marks: Vec<(String, Instant)> = vec![
+        ("detect (GetInstalledModules)".to_owned(), detect),
+        ("plan, application and platform versions (2 requests), snapshot".to_owned(), asked),
     ];
-    for (i, (phase, collection)) in phases.iter().enumerate() {
-        let asked = request_at(&format!("/Metadata/{collection}")).ok_or_else(|| anyhow::anyhow!("no {collection} request"))?;
-        let fetched = last_event(phase).ok_or_else(|| anyhow::anyhow!("no {phase} event"))?;
-        marks.push((previous_label.to_owned(), asked));
+    for (phase, collection) in phases {
+        let fetched = first_event(phase).ok_or_else(|| anyhow::anyhow!("no {phase} event"))?;
         marks.push((format!("fetch and parse {collection}"), fetched));
-        previous_label = write_names[i];
     }
-    marks.push((previous_label.to_owned(), first_label));
-    marks.push((format!("labels {LANGUAGE}: fetch and write, batch by batch"), last_label));
+    marks.push((WRITE_ENTITIES.to_owned(), first_label_event));
+    marks.push((format!("labels {LANGUAGE}: the remaining answers, written batch by batch"), last_label));
     marks.push(("complete the snapshot, counts, history".to_owned(), t1));
 
     let mut segments = Vec::new();

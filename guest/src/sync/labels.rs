@@ -6,9 +6,10 @@
 use super::fetch::{self, LabelAnswer, Meter};
 use super::snapshot::{REFERENCED_LABEL_IDS, mark_phase, phase_done};
 use crate::error::{Error, Result};
-use crate::ports::{Ctx, HttpRequest, Phase, Progress, TxMode, Value};
+use crate::ports::{Ctx, HttpRequest, PendingBatch, Phase, Progress, TxMode, Value};
 use crate::sql::{exec, in_transaction, query_map};
 use crate::{params, row};
+use std::collections::BTreeSet;
 
 /// Answers taken from the host (and committed) at once, at most.
 pub const BATCH: usize = 512;
@@ -45,16 +46,66 @@ pub fn phase(language: &str) -> Phase {
 const PRESENT_IN_SNAPSHOT: &str =
     "SELECT l.label_id FROM snapshot_labels sl JOIN labels l ON l.id = sl.label_row WHERE sl.snapshot_id = ?1 AND l.language = ?2";
 
-/// Fills the labels of `language` for a building snapshot.
-pub fn run(ctx: &Ctx<'_>, meter: &mut Meter, snapshot_id: i64, language: &str, carry_from: Option<i64>) -> Result<LabelCounts> {
+/// Label requests started before a new snapshot's entities are written, for the label ids their
+/// parsed collections refer to: the service answers them while the rows are stored, and
+/// [`run`] takes the answers afterwards.
+pub struct Prefetch<'a> {
+    language: String,
+    ids: Vec<String>,
+    requests: Vec<HttpRequest>,
+    pending: Box<dyn PendingBatch + 'a>,
+}
+
+impl Prefetch<'_> {
+    pub fn language(&self) -> &str {
+        &self.language
+    }
+}
+
+/// The label references (`@…`) among `ids`, sorted, without repeats: what `REFERENCED_LABEL_IDS`
+/// lists once the items that name them are stored.
+pub fn referenced<'s>(ids: impl IntoIterator<Item = &'s str>) -> Vec<String> {
+    let set: BTreeSet<&str> = ids.into_iter().filter(|id| crate::metadata::is_label_reference(id)).collect();
+    set.into_iter().map(str::to_owned).collect()
+}
+
+/// Starts asking for `ids` in `language`; nothing is stored until [`run`] takes the answers.
+pub fn prefetch<'a>(ctx: &Ctx<'a>, language: &str, ids: Vec<String>) -> Prefetch<'a> {
+    let http: &'a dyn crate::ports::Http = ctx.http;
+    let requests: Vec<HttpRequest> = ids.iter().map(|id| fetch::label_request(id, language)).collect();
+    let pending = http.start(&requests);
+    Prefetch { language: language.to_owned(), ids, requests, pending }
+}
+
+/// What a labels phase has done so far.
+struct Tally {
+    counts: LabelCounts,
+    failures: Vec<Error>,
+    /// Labels whose answer arrived cut off or garbled, to ask for again.
+    again: Vec<String>,
+    done: u64,
+    total: u64,
+    phase_bytes: u64,
+}
+
+/// Fills the labels of `language` for a building snapshot. `prefetched` holds requests started
+/// earlier for this language, if any: their answers are used for the ids still wanted (the list
+/// below, from the stored rows, is the authority), and ids they did not cover are asked for now.
+pub fn run(
+    ctx: &Ctx<'_>,
+    meter: &mut Meter,
+    snapshot_id: i64,
+    language: &str,
+    carry_from: Option<i64>,
+    prefetched: Option<Prefetch<'_>>,
+) -> Result<LabelCounts> {
     let phase = phase(language);
-    let base_url = ctx.http.base_url();
     if phase_done(ctx.store, snapshot_id, &phase)? {
         return Ok(LabelCounts::default());
     }
-    let mut counts = LabelCounts::default();
+    let mut reused = 0;
     if let Some(from) = carry_from {
-        counts.reused = in_transaction(ctx.store, TxMode::Immediate, || {
+        reused = in_transaction(ctx.store, TxMode::Immediate, || {
             exec(
                 ctx.store,
                 &format!(
@@ -74,69 +125,120 @@ pub fn run(ctx: &Ctx<'_>, meter: &mut Meter, snapshot_id: i64, language: &str, c
         &params![snapshot_id, language],
         |r| r.text(0),
     )?;
-    let total = wanted.len() as u64;
-    let phase_bytes = meter.bytes;
-    let mut failures: Vec<Error> = Vec::new();
-    let mut done = 0u64;
-    let mut round: Vec<&String> = wanted.iter().collect();
+    let mut tally = Tally {
+        counts: LabelCounts { reused, ..LabelCounts::default() },
+        failures: Vec::new(),
+        again: Vec::new(),
+        done: 0,
+        total: wanted.len() as u64,
+        phase_bytes: meter.bytes,
+    };
+    let mut round = wanted;
+    let mut prefetched = prefetched.filter(|p| p.language == language);
     // Labels whose answer arrived cut off or garbled are asked for again, a bounded number of times.
     for attempt in 0..=crate::odata::TRUNCATED_RETRIES {
+        if let Some(mut early) = prefetched.take() {
+            let still_wanted: BTreeSet<&str> = round.iter().map(String::as_str).collect();
+            take_answers(
+                ctx,
+                meter,
+                snapshot_id,
+                language,
+                attempt,
+                (&early.ids, &early.requests),
+                early.pending.as_mut(),
+                Some(&still_wanted),
+                &mut tally,
+            )?;
+            let covered: BTreeSet<&str> = early.ids.iter().map(String::as_str).collect();
+            round.retain(|id| !covered.contains(id.as_str()));
+        }
+        if !round.is_empty() {
+            let requests: Vec<HttpRequest> = round.iter().map(|id| fetch::label_request(id, language)).collect();
+            let mut pending = ctx.http.start(&requests);
+            take_answers(ctx, meter, snapshot_id, language, attempt, (&round, &requests), pending.as_mut(), None, &mut tally)?;
+        }
+        if !tally.again.is_empty() {
+            ctx.host.log(
+                crate::ports::Level::Warn,
+                &format!("{} labels in {language} arrived cut off or garbled; asking for them again", tally.again.len()),
+            );
+        }
+        round = std::mem::take(&mut tally.again);
         if round.is_empty() {
             break;
         }
-        let requests: Vec<HttpRequest> = round.iter().map(|id| fetch::label_request(id, language)).collect();
-        let mut pending = ctx.http.start(&requests);
-        let mut again = Vec::new();
-        loop {
-            // Leaving early drops the batch, which stops its unanswered requests.
-            ctx.check_cancelled()?;
-            let answers = pending.next(BATCH, LINGER_MS);
-            if answers.is_empty() {
-                break;
-            }
-            let mut rows: Vec<Vec<Value>> = Vec::with_capacity(answers.len());
-            for (index, answer) in answers {
-                let (Some(id), Some(request)) = (round.get(index), requests.get(index)) else {
-                    return Err(Error::internal(format!("the host answered request {index} of a batch of {}", round.len())));
-                };
-                match fetch::label_answer(meter, &base_url, request, id, language, answer) {
-                    LabelAnswer::Text(text) => {
-                        counts.fetched += 1;
-                        rows.push(row![*id, language, text, false]);
-                    }
-                    LabelAnswer::Missing => {
-                        counts.missing += 1;
-                        rows.push(row![*id, language, "", true]);
-                    }
-                    LabelAnswer::Failed(e, _) if e.kind == crate::ErrorKind::Cancelled => return Err(e),
-                    LabelAnswer::Failed(_, true) if attempt < crate::odata::TRUNCATED_RETRIES => again.push(*id),
-                    LabelAnswer::Failed(e, _) => failures.push(e),
-                }
-            }
-            store_batch(ctx, snapshot_id, &rows)?;
-            done += rows.len() as u64;
-            ctx.host.progress(&Progress { phase: phase.clone(), done, total: Some(total), bytes: Some(meter.bytes - phase_bytes) });
-        }
-        if !again.is_empty() {
-            ctx.host.log(
-                crate::ports::Level::Warn,
-                &format!("{} labels in {language} arrived cut off or garbled; asking for them again", again.len()),
-            );
-        }
-        round = again;
     }
-    if let Some(first) = failures.first() {
+    let total = tally.total;
+    if let Some(first) = tally.failures.first() {
         return Err(Error::new(
             first.kind,
             format!(
                 "{} of {total} labels in {language} could not be fetched (the others are kept; the next sync fetches only these): {}",
-                failures.len(),
+                tally.failures.len(),
                 first.message
             ),
         ));
     }
     in_transaction(ctx.store, TxMode::Immediate, || mark_phase(ctx.store, snapshot_id, &phase, total, ctx.host.now_ms()))?;
-    Ok(counts)
+    Ok(tally.counts)
+}
+
+/// Takes the answers of one batch of label requests (`ids[i]` asked for by `requests[i]`) as they
+/// arrive and stores them batch by batch; with `wanted`, answers for other ids are left out.
+#[allow(clippy::too_many_arguments)]
+fn take_answers(
+    ctx: &Ctx<'_>,
+    meter: &mut Meter,
+    snapshot_id: i64,
+    language: &str,
+    attempt: u32,
+    (ids, requests): (&[String], &[HttpRequest]),
+    pending: &mut dyn PendingBatch,
+    wanted: Option<&BTreeSet<&str>>,
+    tally: &mut Tally,
+) -> Result<()> {
+    let base_url = ctx.http.base_url();
+    let phase = phase(language);
+    loop {
+        // Leaving early drops the batch, which stops its unanswered requests.
+        ctx.check_cancelled()?;
+        let answers = pending.next(BATCH, LINGER_MS);
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let mut rows: Vec<Vec<Value>> = Vec::with_capacity(answers.len());
+        for (index, answer) in answers {
+            let (Some(id), Some(request)) = (ids.get(index), requests.get(index)) else {
+                return Err(Error::internal(format!("the host answered request {index} of a batch of {}", ids.len())));
+            };
+            let answer = fetch::label_answer(meter, &base_url, request, id, language, answer);
+            if wanted.is_some_and(|w| !w.contains(id.as_str())) {
+                continue;
+            }
+            match answer {
+                LabelAnswer::Text(text) => {
+                    tally.counts.fetched += 1;
+                    rows.push(row![id.as_str(), language, text, false]);
+                }
+                LabelAnswer::Missing => {
+                    tally.counts.missing += 1;
+                    rows.push(row![id.as_str(), language, "", true]);
+                }
+                LabelAnswer::Failed(e, _) if e.kind == crate::ErrorKind::Cancelled => return Err(e),
+                LabelAnswer::Failed(_, true) if attempt < crate::odata::TRUNCATED_RETRIES => tally.again.push(id.clone()),
+                LabelAnswer::Failed(e, _) => tally.failures.push(e),
+            }
+        }
+        store_batch(ctx, snapshot_id, &rows)?;
+        tally.done += rows.len() as u64;
+        ctx.host.progress(&Progress {
+            phase: phase.clone(),
+            done: tally.done,
+            total: Some(tally.total),
+            bytes: Some(meter.bytes - tally.phase_bytes),
+        });
+    }
 }
 
 /// Stores fetched label rows (`label_id, language, text, missing`) and links them to the snapshot,

@@ -233,36 +233,90 @@ fn build(
             })?;
         }
     }
+    let mut prefetch = None;
     if plan.fetch_entities {
+        let mut pending_kinds = Vec::new();
         for kind in Kind::ALL {
-            let phase = entity_phase(kind);
-            if snapshot::phase_done(ctx.store, snapshot_id, &phase)? {
-                continue;
+            if !snapshot::phase_done(ctx.store, snapshot_id, &entity_phase(kind))? {
+                pending_kinds.push(kind);
             }
+        }
+        if pending_kinds.len() == Kind::ALL.len() {
+            // A new snapshot: all three collections are fetched and parsed first, so that the
+            // labels they refer to are asked for while their rows are written (one pipeline; the
+            // labels phase then takes the answers). A resumed snapshot goes kind by kind below.
             ctx.check_cancelled()?;
-            let counts = match kind {
-                Kind::DataEntity => {
-                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::data_entity)?;
-                    let items = unique(items, kind, &mut done.warnings);
-                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
-                }
-                Kind::PublicEntity => {
-                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::public_entity)?;
-                    let items = unique(items, kind, &mut done.warnings);
-                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
-                }
-                Kind::Enumeration => {
-                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::enumeration)?;
-                    let items = unique(items, kind, &mut done.warnings);
-                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
-                }
-            };
-            add_objects(done, phase, counts);
+            let data = unique(
+                fetch::collection(ctx, meter, Kind::DataEntity.collection(), &entity_phase(Kind::DataEntity), parse::data_entity)?,
+                Kind::DataEntity,
+                &mut done.warnings,
+            );
+            ctx.check_cancelled()?;
+            let public = unique(
+                fetch::collection(ctx, meter, Kind::PublicEntity.collection(), &entity_phase(Kind::PublicEntity), parse::public_entity)?,
+                Kind::PublicEntity,
+                &mut done.warnings,
+            );
+            ctx.check_cancelled()?;
+            let enums = unique(
+                fetch::collection(ctx, meter, Kind::Enumeration.collection(), &entity_phase(Kind::Enumeration), parse::enumeration)?,
+                Kind::Enumeration,
+                &mut done.warnings,
+            );
+            if let Some(language) = plan.languages.iter().find(|l| l.carry_from.is_none())
+                && !snapshot::phase_done(ctx.store, snapshot_id, &labels::phase(&language.language))?
+            {
+                let ids =
+                    data.iter()
+                        .filter_map(|d| d.label_id.as_deref())
+                        .chain(public.iter().flat_map(|p| {
+                            p.label_id.as_deref().into_iter().chain(p.properties.iter().filter_map(|q| q.label_id.as_deref()))
+                        }))
+                        .chain(
+                            enums.iter().flat_map(|e| {
+                                e.label_id.as_deref().into_iter().chain(e.members.iter().filter_map(|m| m.label_id.as_deref()))
+                            }),
+                        );
+                prefetch = Some(labels::prefetch(ctx, &language.language, labels::referenced(ids)));
+            }
+            let now = ctx.host.now_ms();
+            let counts = write::write_phase(ctx.store, snapshot_id, &entity_phase(Kind::DataEntity), &data, now)?;
+            add_objects(done, entity_phase(Kind::DataEntity), counts);
+            ctx.check_cancelled()?;
+            let counts = write::write_phase(ctx.store, snapshot_id, &entity_phase(Kind::PublicEntity), &public, ctx.host.now_ms())?;
+            add_objects(done, entity_phase(Kind::PublicEntity), counts);
+            ctx.check_cancelled()?;
+            let counts = write::write_phase(ctx.store, snapshot_id, &entity_phase(Kind::Enumeration), &enums, ctx.host.now_ms())?;
+            add_objects(done, entity_phase(Kind::Enumeration), counts);
+        } else {
+            for kind in pending_kinds {
+                let phase = entity_phase(kind);
+                ctx.check_cancelled()?;
+                let counts = match kind {
+                    Kind::DataEntity => {
+                        let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::data_entity)?;
+                        let items = unique(items, kind, &mut done.warnings);
+                        write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
+                    }
+                    Kind::PublicEntity => {
+                        let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::public_entity)?;
+                        let items = unique(items, kind, &mut done.warnings);
+                        write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
+                    }
+                    Kind::Enumeration => {
+                        let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::enumeration)?;
+                        let items = unique(items, kind, &mut done.warnings);
+                        write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
+                    }
+                };
+                add_objects(done, phase, counts);
+            }
         }
     }
     for language in &plan.languages {
         ctx.check_cancelled()?;
-        let counts = labels::run(ctx, meter, snapshot_id, &language.language, language.carry_from)?;
+        let early = prefetch.take_if(|p: &mut labels::Prefetch<'_>| p.language() == language.language);
+        let counts = labels::run(ctx, meter, snapshot_id, &language.language, language.carry_from, early)?;
         done.warnings.extend(counts.warning(&language.language));
         done.record.labels_fetched += counts.fetched;
         done.record.labels_reused += counts.reused;
@@ -373,4 +427,65 @@ fn fill_build_versions(ctx: &Ctx<'_>, base_url: &str, detected: &version::Detect
         )?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ports::*;
+    use crate::testing::World;
+    use std::cell::RefCell;
+
+    /// The fake service, noting for each batch of label requests how many public entity rows were
+    /// stored when it was started.
+    struct Watching<'a> {
+        world: &'a World,
+        rows_when_labels_asked: RefCell<Vec<i64>>,
+    }
+
+    impl Http for Watching<'_> {
+        fn base_url(&self) -> String {
+            self.world.http.base_url()
+        }
+        fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+            self.world.http.send(request)
+        }
+        fn start(&self, requests: &[HttpRequest]) -> Box<dyn PendingBatch + '_> {
+            if requests.iter().any(|r| r.path.contains("/Labels(")) {
+                let rows = crate::sql::query_opt(&self.world.store, "SELECT count(*) FROM entity_properties", &[], |r| r.int(0));
+                self.rows_when_labels_asked.borrow_mut().push(rows.unwrap().unwrap());
+            }
+            self.world.http.start(requests)
+        }
+    }
+
+    #[test]
+    fn a_new_snapshot_asks_for_its_labels_before_writing_its_entities() {
+        let w = World::new();
+        w.http
+            .route("GetInstalledModules", 200, r#"{"value":["Name: M | Version: 1.0 | Module: M | Publisher: P | DisplayName: M"]}"#)
+            .route("GetApplicationVersion", 200, r#"{"value":"10.0.1"}"#)
+            .route("GetPlatformBuildVersion", 200, r#"{"value":"7.0.1"}"#)
+            .route("/Metadata/DataEntities", 200, r#"{"value":[{"Name":"D","PublicEntityName":"P","LabelId":"@L:D"}]}"#)
+            .route(
+                "/Metadata/PublicEntities",
+                200,
+                r#"{"value":[{"Name":"P","EntitySetName":"Ps","LabelId":"@L:P","Properties":[{"Name":"A","LabelId":"@L:A"},{"Name":"B","LabelId":"literal"}]}]}"#,
+            )
+            .route("/Metadata/PublicEnumerations", 200, r#"{"value":[{"Name":"E","LabelId":"@L:E","Members":[{"Name":"X","Value":0,"LabelId":"@L:X"}]}]}"#)
+            .route("Language='en-US')", 200, r#"{"Id":"@L:any","Language":"en-US","Value":"Text"}"#);
+        let watching = Watching { world: &w, rows_when_labels_asked: RefCell::default() };
+        let ctx = Ctx { http: &watching, store: &w.store, host: &w.host };
+        let options = crate::wit::types::SyncOptions {
+            strategy: crate::wit::types::Strategy::Auto,
+            languages: vec!["en-US".into()],
+            drop_languages: vec![],
+            dry_run: false,
+        };
+        let report = crate::api::sync(&ctx, &options).unwrap();
+        assert_eq!(*watching.rows_when_labels_asked.borrow(), [0], "one batch of label requests, before any row was stored");
+        let counts = report.counts.unwrap();
+        assert_eq!((counts.properties, counts.labels), (2, 5), "every referenced label (not the literal text) was stored");
+        let labels = w.http.requests().iter().filter(|u| u.contains("/Labels(")).count();
+        assert_eq!(labels, 5, "each label asked for once");
+    }
 }
