@@ -64,6 +64,8 @@ struct FullRun {
     label_wait: Duration,
     label_after: Duration,
     label_batches: usize,
+    /// Label requests that reached the simulator before the labels phase began.
+    label_early: usize,
     reopen: Duration,
     link: (SyncReport, Duration),
     incremental: (SyncReport, Duration),
@@ -285,8 +287,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let native_wait = median(&natives.iter().map(|r| secs(&r.label_wait)).collect::<Vec<_>>());
     let native_after = median(&natives.iter().map(|r| secs(&r.label_after)).collect::<Vec<_>>());
     out.line(format!(
-        "    labels, {} batches of up to 256: until each batch's last request reached the simulator {:.3} s (native {:.3} s);",
-        first.label_batches, wait, native_wait
+        "    labels: {} of {} requests reached the simulator before the labels phase, answered while the entities were written; then {} batches: until each batch's last request reached the simulator {:.3} s (native {:.3} s);",
+        thousands(first.label_early as u64), thousands(first.report.requests.saturating_sub(6)), first.label_batches, wait, native_wait
     ));
     out.line(format!("    after it (last answers, component, SQLite) {after:.3} s (native {native_after:.3} s)"));
 
@@ -432,6 +434,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 "phases": segments_json,
                 "label_wait_s": round3(wait),
                 "label_after_s": round3(after),
+                "label_requests_before_labels_phase": first.label_early,
             },
             "fetch_only": {
                 "wall_s": fetch_times.iter().map(|t| round3(*t)).collect::<Vec<_>>(),
@@ -486,9 +489,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 fn floor_phase(name: &str, floor: &floor::Floor) -> Option<Duration> {
     Some(match name {
         n if n.starts_with("fetch and parse DataEntities") => floor.fetch_parse[0],
+        n if n.starts_with("write data entities") => floor.insert[0],
         n if n.starts_with("fetch and parse PublicEntities") => floor.fetch_parse[1],
+        n if n.starts_with("write public entities") => floor.insert[1],
         n if n.starts_with("fetch and parse PublicEnumerations") => floor.fetch_parse[2],
-        WRITE_ENTITIES => floor.insert.iter().sum(),
+        n if n.starts_with("write enumerations") => floor.insert[2],
         n if n.starts_with("labels") => floor.labels,
         n if n.starts_with("complete") => floor.commit,
         _ => return None,
@@ -592,7 +597,7 @@ async fn full_run(runtime: &d365meta::Runtime, prod: &SimEnv, uat: &SimEnv, next
     drop(cache);
     let db_closed = db_sizes(&db).0;
     let events = events.lock().unwrap().clone();
-    let (segments, label_wait, label_after, label_batches) = timeline(&events, prod, t0, t1)?;
+    let (segments, label_wait, label_after, label_batches, label_early) = timeline(&events, prod, t0, t1)?;
 
     let (mut cache, reopen) = open(runtime, &db, None).await?;
     uat.clear_requests();
@@ -611,6 +616,7 @@ async fn full_run(runtime: &d365meta::Runtime, prod: &SimEnv, uat: &SimEnv, next
         label_wait,
         label_after,
         label_batches,
+        label_early,
         reopen,
         link,
         incremental,
@@ -623,15 +629,12 @@ async fn full_run(runtime: &d365meta::Runtime, prod: &SimEnv, uat: &SimEnv, next
 /// simulator's log marks when each request had its answer ready. A collection's request reaching
 /// the simulator ends the previous step (writing the collection before it).
 #[allow(clippy::type_complexity)]
-/// The phase in which a new snapshot's rows are written while its labels are being fetched.
-const WRITE_ENTITIES: &str = "write the entities (rows + search index) while labels are fetched";
-
 fn timeline(
     events: &[Event],
     env: &SimEnv,
     t0: Instant,
     t1: Instant,
-) -> anyhow::Result<(Vec<(String, Duration)>, Duration, Duration, usize)> {
+) -> anyhow::Result<(Vec<(String, Duration)>, Duration, Duration, usize, usize)> {
     let requests = env.requests();
     let request_at = |fragment: &str| requests.iter().find(|r| r.path_and_query.contains(fragment)).map(|r| r.at);
     let first_event = |phase: &str| events.iter().find(|e| e.phase == phase).map(|e| e.at);
@@ -645,20 +648,25 @@ fn timeline(
         anyhow::bail!("the sync did not report the expected progress events and requests");
     };
 
-    // A new snapshot's three collections are fetched and parsed first; their label requests start
-    // as the rows are written, and the labels phase's first event comes once they are.
+    // Each collection's label requests start once it is parsed, and are answered while its rows
+    // are written; the labels phase's first event comes once all three are written.
     let first_label_event = label_events.first().copied().unwrap_or(last_label);
-    let asked = request_at("/Metadata/DataEntities").ok_or_else(|| anyhow::anyhow!("no DataEntities request"))?;
-    let mut marks: Vec<(String, Instant)> = vec![
-        ("detect (GetInstalledModules)".to_owned(), detect),
-        ("plan, application and platform versions (2 requests), snapshot".to_owned(), asked),
+    let mut marks: Vec<(String, Instant)> = vec![("detect (GetInstalledModules)".to_owned(), detect)];
+    let mut previous_label = "plan, application and platform versions (2 requests), snapshot";
+    let write_names = [
+        "write data entities (rows + search index)",
+        "write public entities (rows + search index)",
+        "write enumerations (rows + search index)",
     ];
-    for (phase, collection) in phases {
+    for (i, (phase, collection)) in phases.iter().enumerate() {
+        let asked = request_at(&format!("/Metadata/{collection}")).ok_or_else(|| anyhow::anyhow!("no {collection} request"))?;
         let fetched = first_event(phase).ok_or_else(|| anyhow::anyhow!("no {phase} event"))?;
+        marks.push((previous_label.to_owned(), asked));
         marks.push((format!("fetch and parse {collection}"), fetched));
+        previous_label = write_names[i];
     }
-    marks.push((WRITE_ENTITIES.to_owned(), first_label_event));
-    marks.push((format!("labels {LANGUAGE}: the remaining answers, written batch by batch"), last_label));
+    marks.push((previous_label.to_owned(), first_label_event));
+    marks.push((format!("labels {LANGUAGE}: the answers not yet taken, written batch by batch"), last_label));
     marks.push(("complete the snapshot, counts, history".to_owned(), t1));
 
     let mut segments = Vec::new();
@@ -668,11 +676,13 @@ fn timeline(
         from = at;
     }
 
-    // Within the labels phase: each batch from the previous batch's event (or the first label
-    // request) to the last of its requests reaching the simulator, then to its own event.
+    // Within the labels phase: each batch from the previous batch's event (or the phase's first)
+    // to the last of its requests reaching the simulator, then to its own event. Requests that
+    // reached it before the phase began were answered while the entities were written.
+    let early = label_requests.iter().filter(|&&at| at < first_label_event).count();
     let (mut wait, mut after) = (Duration::ZERO, Duration::ZERO);
-    let mut start = first_label;
-    let mut i = 0;
+    let mut start = first_label_event.max(first_label);
+    let mut i = early;
     for &event in &label_events {
         let mut last = start;
         while i < label_requests.len() && label_requests[i] <= event {
@@ -683,7 +693,7 @@ fn timeline(
         after += event.saturating_duration_since(last);
         start = event;
     }
-    Ok((segments, wait, after, label_events.len()))
+    Ok((segments, wait, after, label_events.len(), early))
 }
 
 fn phases_text(report: &SyncReport) -> String {
@@ -838,7 +848,7 @@ async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize)
     .await??;
     anyhow::ensure!(plan == CorePlan::Full, "the native sync planned {plan:?}, not a full sync");
     let events = events.lock().unwrap().clone();
-    let (segments, label_wait, label_after, _) = timeline(&events, prod, t0, t0 + sync)?;
+    let (segments, label_wait, label_after, _, _) = timeline(&events, prod, t0, t0 + sync)?;
     drop(scratch);
     Ok(NativeRun { sync, requests, segments, label_wait, label_after })
 }

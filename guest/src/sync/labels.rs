@@ -46,35 +46,47 @@ pub fn phase(language: &str) -> Phase {
 const PRESENT_IN_SNAPSHOT: &str =
     "SELECT l.label_id FROM snapshot_labels sl JOIN labels l ON l.id = sl.label_row WHERE sl.snapshot_id = ?1 AND l.language = ?2";
 
-/// Label requests started before a new snapshot's entities are written, for the label ids their
-/// parsed collections refer to: the service answers them while the rows are stored, and
+/// Label requests started as a snapshot's collections are parsed, before their rows are written,
+/// for the label ids they refer to: the service answers them while the rows are stored, and
 /// [`run`] takes the answers afterwards.
 pub struct Prefetch<'a> {
     language: String,
+    /// Every id asked for so far, so that an id named by several collections is asked for once.
+    asked: BTreeSet<String>,
+    batches: Vec<Started<'a>>,
+}
+
+/// One batch of label requests on its way: `ids[i]` is asked for by `requests[i]`.
+struct Started<'a> {
     ids: Vec<String>,
     requests: Vec<HttpRequest>,
     pending: Box<dyn PendingBatch + 'a>,
 }
 
-impl Prefetch<'_> {
+impl<'a> Prefetch<'a> {
+    pub fn new(language: &str) -> Prefetch<'a> {
+        Prefetch { language: language.to_owned(), asked: BTreeSet::new(), batches: Vec::new() }
+    }
+
     pub fn language(&self) -> &str {
         &self.language
     }
-}
 
-/// The label references (`@…`) among `ids`, sorted, without repeats: what `REFERENCED_LABEL_IDS`
-/// lists once the items that name them are stored.
-pub fn referenced<'s>(ids: impl IntoIterator<Item = &'s str>) -> Vec<String> {
-    let set: BTreeSet<&str> = ids.into_iter().filter(|id| crate::metadata::is_label_reference(id)).collect();
-    set.into_iter().map(str::to_owned).collect()
-}
-
-/// Starts asking for `ids` in `language`; nothing is stored until [`run`] takes the answers.
-pub fn prefetch<'a>(ctx: &Ctx<'a>, language: &str, ids: Vec<String>) -> Prefetch<'a> {
-    let http: &'a dyn crate::ports::Http = ctx.http;
-    let requests: Vec<HttpRequest> = ids.iter().map(|id| fetch::label_request(id, language)).collect();
-    let pending = http.start(&requests);
-    Prefetch { language: language.to_owned(), ids, requests, pending }
+    /// Starts asking for the label references (`@…`) among `ids` not asked for yet; nothing is
+    /// stored until [`run`] takes the answers.
+    pub fn ask<'s>(&mut self, ctx: &Ctx<'a>, ids: impl IntoIterator<Item = &'s str>) {
+        let new: BTreeSet<&str> =
+            ids.into_iter().filter(|id| crate::metadata::is_label_reference(id) && !self.asked.contains(*id)).collect();
+        if new.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = new.into_iter().map(str::to_owned).collect();
+        self.asked.extend(ids.iter().cloned());
+        let requests: Vec<HttpRequest> = ids.iter().map(|id| fetch::label_request(id, &self.language)).collect();
+        let http: &'a dyn crate::ports::Http = ctx.http;
+        let pending = http.start(&requests);
+        self.batches.push(Started { ids, requests, pending });
+    }
 }
 
 /// What a labels phase has done so far.
@@ -137,21 +149,13 @@ pub fn run(
     let mut prefetched = prefetched.filter(|p| p.language == language);
     // Labels whose answer arrived cut off or garbled are asked for again, a bounded number of times.
     for attempt in 0..=crate::odata::TRUNCATED_RETRIES {
-        if let Some(mut early) = prefetched.take() {
+        if let Some(early) = prefetched.take() {
             let still_wanted: BTreeSet<&str> = round.iter().map(String::as_str).collect();
-            take_answers(
-                ctx,
-                meter,
-                snapshot_id,
-                language,
-                attempt,
-                (&early.ids, &early.requests),
-                early.pending.as_mut(),
-                Some(&still_wanted),
-                &mut tally,
-            )?;
-            let covered: BTreeSet<&str> = early.ids.iter().map(String::as_str).collect();
-            round.retain(|id| !covered.contains(id.as_str()));
+            for mut batch in early.batches {
+                let asked = (batch.ids.as_slice(), batch.requests.as_slice());
+                take_answers(ctx, meter, snapshot_id, language, attempt, asked, batch.pending.as_mut(), Some(&still_wanted), &mut tally)?;
+            }
+            round.retain(|id| !early.asked.contains(id));
         }
         if !round.is_empty() {
             let requests: Vec<HttpRequest> = round.iter().map(|id| fetch::label_request(id, language)).collect();

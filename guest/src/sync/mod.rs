@@ -233,84 +233,60 @@ fn build(
             })?;
         }
     }
-    let mut prefetch = None;
-    if plan.fetch_entities {
-        let mut pending_kinds = Vec::new();
-        for kind in Kind::ALL {
-            if !snapshot::phase_done(ctx.store, snapshot_id, &entity_phase(kind))? {
-                pending_kinds.push(kind);
-            }
+    // The labels of the first language to fetch are asked for as each collection is parsed, and
+    // answered while its rows are written (one pipeline; the labels phase then takes the answers).
+    // Each collection is still written before the next is fetched, so a failure keeps what was
+    // written for the next sync to resume from.
+    let mut prefetch = match plan.languages.iter().find(|l| l.carry_from.is_none()) {
+        Some(language) if plan.fetch_entities && !snapshot::phase_done(ctx.store, snapshot_id, &labels::phase(&language.language))? => {
+            Some(labels::Prefetch::new(&language.language))
         }
-        if pending_kinds.len() == Kind::ALL.len() {
-            // A new snapshot: all three collections are fetched and parsed first, so that the
-            // labels they refer to are asked for while their rows are written (one pipeline; the
-            // labels phase then takes the answers). A resumed snapshot goes kind by kind below.
+        _ => None,
+    };
+    if plan.fetch_entities {
+        for kind in Kind::ALL {
+            let phase = entity_phase(kind);
+            if snapshot::phase_done(ctx.store, snapshot_id, &phase)? {
+                continue;
+            }
             ctx.check_cancelled()?;
-            let data = unique(
-                fetch::collection(ctx, meter, Kind::DataEntity.collection(), &entity_phase(Kind::DataEntity), parse::data_entity)?,
-                Kind::DataEntity,
-                &mut done.warnings,
-            );
-            ctx.check_cancelled()?;
-            let public = unique(
-                fetch::collection(ctx, meter, Kind::PublicEntity.collection(), &entity_phase(Kind::PublicEntity), parse::public_entity)?,
-                Kind::PublicEntity,
-                &mut done.warnings,
-            );
-            ctx.check_cancelled()?;
-            let enums = unique(
-                fetch::collection(ctx, meter, Kind::Enumeration.collection(), &entity_phase(Kind::Enumeration), parse::enumeration)?,
-                Kind::Enumeration,
-                &mut done.warnings,
-            );
-            if let Some(language) = plan.languages.iter().find(|l| l.carry_from.is_none())
-                && !snapshot::phase_done(ctx.store, snapshot_id, &labels::phase(&language.language))?
-            {
-                let ids =
-                    data.iter()
-                        .filter_map(|d| d.label_id.as_deref())
-                        .chain(public.iter().flat_map(|p| {
-                            p.label_id.as_deref().into_iter().chain(p.properties.iter().filter_map(|q| q.label_id.as_deref()))
-                        }))
-                        .chain(
-                            enums.iter().flat_map(|e| {
+            let counts = match kind {
+                Kind::DataEntity => {
+                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::data_entity)?;
+                    let items = unique(items, kind, &mut done.warnings);
+                    if let Some(p) = &mut prefetch {
+                        p.ask(ctx, items.iter().filter_map(|d| d.label_id.as_deref()));
+                    }
+                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
+                }
+                Kind::PublicEntity => {
+                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::public_entity)?;
+                    let items = unique(items, kind, &mut done.warnings);
+                    if let Some(p) = &mut prefetch {
+                        p.ask(
+                            ctx,
+                            items.iter().flat_map(|e| {
+                                e.label_id.as_deref().into_iter().chain(e.properties.iter().filter_map(|q| q.label_id.as_deref()))
+                            }),
+                        );
+                    }
+                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
+                }
+                Kind::Enumeration => {
+                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::enumeration)?;
+                    let items = unique(items, kind, &mut done.warnings);
+                    if let Some(p) = &mut prefetch {
+                        p.ask(
+                            ctx,
+                            items.iter().flat_map(|e| {
                                 e.label_id.as_deref().into_iter().chain(e.members.iter().filter_map(|m| m.label_id.as_deref()))
                             }),
                         );
-                prefetch = Some(labels::prefetch(ctx, &language.language, labels::referenced(ids)));
-            }
-            let now = ctx.host.now_ms();
-            let counts = write::write_phase(ctx.store, snapshot_id, &entity_phase(Kind::DataEntity), &data, now)?;
-            add_objects(done, entity_phase(Kind::DataEntity), counts);
-            ctx.check_cancelled()?;
-            let counts = write::write_phase(ctx.store, snapshot_id, &entity_phase(Kind::PublicEntity), &public, ctx.host.now_ms())?;
-            add_objects(done, entity_phase(Kind::PublicEntity), counts);
-            ctx.check_cancelled()?;
-            let counts = write::write_phase(ctx.store, snapshot_id, &entity_phase(Kind::Enumeration), &enums, ctx.host.now_ms())?;
-            add_objects(done, entity_phase(Kind::Enumeration), counts);
-        } else {
-            for kind in pending_kinds {
-                let phase = entity_phase(kind);
-                ctx.check_cancelled()?;
-                let counts = match kind {
-                    Kind::DataEntity => {
-                        let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::data_entity)?;
-                        let items = unique(items, kind, &mut done.warnings);
-                        write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
                     }
-                    Kind::PublicEntity => {
-                        let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::public_entity)?;
-                        let items = unique(items, kind, &mut done.warnings);
-                        write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
-                    }
-                    Kind::Enumeration => {
-                        let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::enumeration)?;
-                        let items = unique(items, kind, &mut done.warnings);
-                        write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
-                    }
-                };
-                add_objects(done, phase, counts);
-            }
+                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
+                }
+            };
+            add_objects(done, phase, counts);
         }
     }
     for language in &plan.languages {
@@ -435,8 +411,8 @@ mod tests {
     use crate::testing::World;
     use std::cell::RefCell;
 
-    /// The fake service, noting for each batch of label requests how many public entity rows were
-    /// stored when it was started.
+    /// The fake service, noting for each batch of label requests how many property rows were stored
+    /// when it was started.
     struct Watching<'a> {
         world: &'a World,
         rows_when_labels_asked: RefCell<Vec<i64>>,
@@ -459,7 +435,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_snapshot_asks_for_its_labels_before_writing_its_entities() {
+    fn each_collections_labels_are_asked_for_before_its_rows_are_written() {
         let w = World::new();
         w.http
             .route("GetInstalledModules", 200, r#"{"value":["Name: M | Version: 1.0 | Module: M | Publisher: P | DisplayName: M"]}"#)
@@ -482,7 +458,9 @@ mod tests {
             dry_run: false,
         };
         let report = crate::api::sync(&ctx, &options).unwrap();
-        assert_eq!(*watching.rows_when_labels_asked.borrow(), [0], "one batch of label requests, before any row was stored");
+        // One batch per collection: the data entities' and the public entities' before any property
+        // row is stored, the enumerations' after; none once the labels phase begins (all were asked).
+        assert_eq!(*watching.rows_when_labels_asked.borrow(), [0, 0, 2]);
         let counts = report.counts.unwrap();
         assert_eq!((counts.properties, counts.labels), (2, 5), "every referenced label (not the literal text) was stored");
         let labels = w.http.requests().iter().filter(|u| u.contains("/Labels(")).count();
