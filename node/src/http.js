@@ -102,10 +102,40 @@ function classify(error) {
   return { kind: 'other', detail };
 }
 
+/**
+ * Places for requests in flight to one origin, shared by every batch and single request: the
+ * component keeps several batches going at once (a collection's labels while the next collection
+ * is fetched), and the bound is the service's, not a batch's.
+ */
+class Permits {
+  #free;
+  #waiting = [];
+
+  constructor(count) {
+    this.#free = count;
+  }
+
+  async acquire() {
+    if (this.#free > 0) {
+      this.#free -= 1;
+      return;
+    }
+    await new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Hands the place to the longest waiter, if any. */
+  release() {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free += 1;
+  }
+}
+
 /** Environments the component is lent, and the batches in flight. Counts what it sends. */
 export class Network {
   #environments = new Map();
   #batches = new Map();
+  #permits = new Map();
   #next = 1;
   stats = { requests: 0, retries: 0, bytesReceived: 0, refused: 0 };
 
@@ -126,6 +156,21 @@ export class Network {
     this.#environments.delete(id);
   }
 
+  /** One attempt of `exchange`, holding one of its origin's places while it is in flight. */
+  async #attempt(exchange) {
+    let permits = this.#permits.get(exchange.origin);
+    if (!permits) {
+      permits = new Permits(Math.max(1, this.options.maxConcurrency));
+      this.#permits.set(exchange.origin, permits);
+    }
+    await permits.acquire();
+    try {
+      return await this.#step(exchange);
+    } finally {
+      permits.release();
+    }
+  }
+
   /** One request through its attempts: the component's `result<response, error>`. */
   async send(environmentId, request) {
     const env = this.#environments.get(environmentId);
@@ -137,7 +182,7 @@ export class Network {
     }
     const exchange = { request, url: joined.url, origin: env.origin, attempt: 0, started: Date.now() };
     for (;;) {
-      const step = await this.#step(exchange);
+      const step = await this.#attempt(exchange);
       if (step.done) return step.done;
       await sleep(step.again, this.cancelSignal);
     }
@@ -296,7 +341,7 @@ export class Network {
           await sleep(Math.min(Math.max(0, earliest - Date.now()), 50), batch.aborted.signal);
           continue;
         }
-        const step = await this.#step(job.exchange);
+        const step = await this.#attempt(job.exchange);
         if (step.done) deliver(job.index, step.done);
         else waiting.push({ ...job, readyAt: Date.now() + step.again });
       }
