@@ -5,7 +5,7 @@ use super::words::index_words;
 use crate::error::Result;
 use crate::metadata::{DataEntity, Enumeration, PublicEntity};
 use crate::ports::{Store, Value};
-use crate::row;
+use crate::{params, row};
 
 /// What can be searched for.
 pub const KINDS: [&str; 5] = ["data-entity", "public-entity", "enumeration", "action", "property"];
@@ -47,7 +47,7 @@ fn index_items_from(store: &dyn Store, first: i64) -> Result<()> {
         store,
         "INSERT INTO search_fts (rowid, name, alias, words, literal_label)
          SELECT id, name, alias, words, literal_label FROM search_items WHERE id >= ?1",
-        &row![first],
+        &params![first],
     )?;
     Ok(())
 }
@@ -57,7 +57,7 @@ fn index_items_from(store: &dyn Store, first: i64) -> Result<()> {
 pub fn insert_labels(store: &dyn Store, insert: &str, rows: impl IntoIterator<Item = Vec<Value>>) -> Result<()> {
     let first = next_id(store, "labels")?;
     crate::sql::execute_all(store, insert, rows)?;
-    crate::sql::exec(store, "INSERT INTO label_fts (rowid, text) SELECT id, text FROM labels WHERE id >= ?1", &row![first])?;
+    crate::sql::exec(store, "INSERT INTO label_fts (rowid, text) SELECT id, text FROM labels WHERE id >= ?1", &params![first])?;
     Ok(())
 }
 
