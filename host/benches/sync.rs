@@ -288,7 +288,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let native_after = median(&natives.iter().map(|r| secs(&r.label_after)).collect::<Vec<_>>());
     out.line(format!(
         "    labels: {} of {} requests reached the simulator before the labels phase, answered while the entities were written; then {} batches: until each batch's last request reached the simulator {:.3} s (native {:.3} s);",
-        thousands(first.label_early as u64), thousands(first.report.requests.saturating_sub(6)), first.label_batches, wait, native_wait
+        thousands(first.label_early as u64), thousands(label_ids.len() as u64), first.label_batches, wait, native_wait
     ));
     out.line(format!("    after it (last answers, component, SQLite) {after:.3} s (native {native_after:.3} s)"));
 
@@ -861,7 +861,7 @@ fn core_sync_options() -> d365meta_guest::wit::types::SyncOptions {
 /// One sync by the core natively with every statement timed.
 struct Profile {
     sync: Duration,
-    plan: String,
+    plan: &'static str,
     statements: Vec<(String, Spent)>,
     /// Time outside the statements: parsing, hashing, building rows, waiting for answers.
     outside: Duration,
@@ -891,12 +891,7 @@ async fn native_profiles(prod: &SimEnv, next: &SimEnv, client: &reqwest::Client,
             let sync = t0.elapsed().saturating_sub(timed.bookkeeping());
             let statements = timed.statements();
             let inside: Duration = statements.iter().map(|(_, s)| s.time).sum();
-            profiles.push(Profile {
-                sync,
-                plan: format!("{:?}", report.plan).rsplit("::").next().unwrap_or_default().to_lowercase(),
-                statements,
-                outside: sync.saturating_sub(inside),
-            });
+            profiles.push(Profile { sync, plan: report.plan.as_str(), statements, outside: sync.saturating_sub(inside) });
         }
         Ok(profiles)
     })

@@ -101,7 +101,7 @@ struct Tally {
 }
 
 /// Fills the labels of `language` for a building snapshot. `prefetched` holds requests started
-/// earlier for this language, if any: their answers are used for the ids still wanted (the list
+/// earlier for this language (the caller hands over only those), if any: their answers are used for the ids still wanted (the list
 /// below, from the stored rows, is the authority), and ids they did not cover are asked for now.
 pub fn run(
     ctx: &Ctx<'_>,
@@ -109,7 +109,7 @@ pub fn run(
     snapshot_id: i64,
     language: &str,
     carry_from: Option<i64>,
-    prefetched: Option<Prefetch<'_>>,
+    mut prefetched: Option<Prefetch<'_>>,
 ) -> Result<LabelCounts> {
     let phase = phase(language);
     if phase_done(ctx.store, snapshot_id, &phase)? {
@@ -146,7 +146,6 @@ pub fn run(
         phase_bytes: meter.bytes,
     };
     let mut round = wanted;
-    let mut prefetched = prefetched.filter(|p| p.language == language);
     // Labels whose answer arrived cut off or garbled are asked for again, a bounded number of times.
     for attempt in 0..=crate::odata::TRUNCATED_RETRIES {
         if let Some(early) = prefetched.take() {
