@@ -141,7 +141,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let found = cache.search(query, options()).await?;
     let names: Vec<String> = found.hits.iter().map(|h| format!("{} ({})", h.name, name_of(&h.kind))).collect();
     println!(
-        "d365meta search \"customer group\" -> {} matches, first {} in {:.1} ms",
+        "d365meta search \"customer group\" -> {}{} matches, first {} in {:.1} ms",
+        if found.total_exact { "" } else { "more than " },
         found.total,
         names.join(", "),
         started.elapsed().as_secs_f64() * 1000.0

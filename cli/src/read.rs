@@ -409,9 +409,10 @@ pub async fn search(ctx: &Context, args: SearchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{} {} for {:?} in {}; showing {}-{}",
+        "{}{} {} for {:?} in {}; showing {}-{}",
+        if r.total_exact { "" } else { "more than " },
         r.total,
-        if r.total == 1 { "match" } else { "matches" },
+        if r.total == 1 && r.total_exact { "match" } else { "matches" },
         args.text,
         r.base_url,
         args.offset + 1,

@@ -256,7 +256,7 @@ pub fn search(ctx: &Ctx<'_>, mut query: SearchQuery, options: &ReadOptions) -> R
             hit.label = hit.label_id.as_ref().and_then(|id| texts.get(id)).and_then(|t| t.text()).map(str::to_owned);
         }
     }
-    Ok(SearchResults { base_url: scope.base_url, total: results.total, hits: results.hits })
+    Ok(SearchResults { base_url: scope.base_url, total: results.total, total_exact: results.total_exact, hits: results.hits })
 }
 
 pub fn stats(ctx: &Ctx<'_>, options: &ReadOptions) -> Result<Stats> {

@@ -28,7 +28,8 @@ pub fn search(r: &SearchResults, offset: u32) -> String {
     if r.hits.is_empty() {
         return format!("No match in {} (total {}).", r.base_url, r.total);
     }
-    let mut out = format!("{} match(es) in {}; showing {}–{}:\n", r.total, r.base_url, offset + 1, offset as usize + r.hits.len());
+    let more = if r.total_exact { "" } else { "more than " };
+    let mut out = format!("{more}{} match(es) in {}; showing {}–{}:\n", r.total, r.base_url, offset + 1, offset as usize + r.hits.len());
     for h in r.hits.iter().take(MAX_LINES) {
         let set = h.entity_set_name.as_deref().map(|s| format!(" [{s}]")).unwrap_or_default();
         let of = h.entity.as_deref().map(|e| format!(" of {e}")).unwrap_or_default();

@@ -226,6 +226,13 @@ fn tier(h: &SearchHit) -> usize {
     ["exact", "prefix", "word", "label"].iter().position(|t| *t == name_of(&h.matched)).unwrap()
 }
 
+/// The order within a tier, as documented: entities, enumerations, actions, properties; shorter
+/// names first; then the name and the entity, without case (ASCII, as SQLite's NOCASE).
+fn rank(h: &SearchHit) -> (usize, usize, String, String) {
+    let kind = ["public-entity", "data-entity", "enumeration", "action", "property"].iter().position(|k| *k == name_of(&h.kind)).unwrap();
+    (kind, h.name.chars().count(), h.name.to_ascii_lowercase(), h.entity.clone().unwrap_or_default().to_ascii_lowercase())
+}
+
 /// Lower-cased words of a name, split at case changes and digits (an independent oracle).
 fn words_of(name: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -265,12 +272,20 @@ async fn search_ranks_exact_then_prefix_then_words_then_labels() {
     }
     for text in ["customer", "group", "sales order", "CustomerGroup", "vend", "name"] {
         let r = cache.search(query(text), read(None)).await.unwrap();
-        assert_eq!(r.total as usize, r.hits.len(), "{text}: one page holds all");
+        // One page holds all; past 200 matches the total says "at least 200".
+        if r.total_exact {
+            assert_eq!(r.total as usize, r.hits.len(), "{text}: one page holds all");
+        } else {
+            assert!(r.total == 200 && r.hits.len() > 200, "{text}: {} of at least {}", r.hits.len(), r.total);
+        }
         assert!(!r.hits.is_empty(), "{text}");
         let compact: String = text.split_whitespace().collect::<String>().to_lowercase();
         let wanted: Vec<String> = text.split_whitespace().flat_map(words_of).collect();
         for pair in r.hits.windows(2) {
             assert!(tier(&pair[0]) <= tier(&pair[1]), "{text}: {:?} before {:?}", pair[0], pair[1]);
+            if tier(&pair[0]) == tier(&pair[1]) {
+                assert!(rank(&pair[0]) <= rank(&pair[1]), "{text}: {:?} before {:?} in one tier", pair[0], pair[1]);
+            }
         }
         for h in &r.hits {
             let names = [Some(h.name.to_lowercase()), h.entity_set_name.as_ref().map(|s| s.to_lowercase())];
@@ -339,6 +354,32 @@ async fn search_pages_and_filters() {
     }
     let whole: Vec<_> = all.hits.into_iter().map(|h| (h.kind, h.name, h.entity)).collect();
     assert_eq!(paged, whole);
+
+    // Counting stops at the cap, and says so; pages past it are still served, in rank order.
+    let names_with_id = data
+        .public_entities
+        .iter()
+        .flat_map(|e| &e.properties)
+        .filter(|p| {
+            p.name
+                .split(|c: char| !c.is_alphanumeric())
+                .chain(words_of(&p.name).iter().map(String::as_str))
+                .any(|w| w.to_lowercase().starts_with("id"))
+        })
+        .count();
+    assert!(names_with_id > 1200, "the dataset has {names_with_id} properties with a word id");
+    let ids = |offset, limit| SearchQuery { kinds: vec![ObjectKind::Property], limit, offset, ..query("id") };
+    let first = cache.search(ids(0, 5), read(None)).await.unwrap();
+    assert_eq!((first.total, first.total_exact), (200, false));
+    let wide = cache.search(ids(1180, 20), read(None)).await.unwrap();
+    let narrow = cache.search(ids(1190, 10), read(None)).await.unwrap();
+    assert_eq!(wide.hits.len(), 20);
+    let key = |h: &SearchHit| (name_of(&h.kind), h.name.clone(), h.entity.clone(), name_of(&h.matched));
+    assert_eq!(narrow.hits.iter().map(key).collect::<Vec<_>>(), wide.hits[10..].iter().map(key).collect::<Vec<_>>());
+    assert_eq!((narrow.total, narrow.total_exact), (200, false));
+    for pair in wide.hits.windows(2) {
+        assert!((tier(&pair[0]), rank(&pair[0])) <= (tier(&pair[1]), rank(&pair[1])), "{:?} before {:?}", pair[0], pair[1]);
+    }
 
     let master = |f: SearchFilters| SearchQuery { filters: f, ..query("customer") };
     let none = SearchFilters { category: None, read_only: None, data_service_enabled: None, data_management_enabled: None, entity: None };
@@ -487,4 +528,64 @@ async fn statistics_count_what_is_stored_and_shared() {
     assert!(s.database_bytes > 0);
     let one = cache.stats(Some(&sim.env(0).base_url())).await.unwrap();
     assert_eq!(one.environments.len(), 1);
+}
+
+#[tokio::test]
+async fn upgrading_to_schema_6_rebuilds_the_search_index_from_the_stored_objects() {
+    let sim = simulator(vec![spec("one", dataset(Scale::Small))]).await;
+    let scratch = Scratch::new("reindex");
+    let mut cache = open(&scratch.db()).await;
+    cache.sync(&sim.env(0).base_url(), auto()).await.unwrap();
+    let key = |h: &SearchHit| (name_of(&h.kind), h.name.clone(), h.entity.clone(), name_of(&h.matched));
+    let texts = ["customer", "group", "NoYes", "sales order", "CustomersV3"];
+    let mut before = Vec::new();
+    for text in texts {
+        let r = cache.search(query(text), read(None)).await.unwrap();
+        assert!(!r.hits.is_empty(), "{text}");
+        before.push((r.total, r.hits.iter().map(key).collect::<Vec<_>>()));
+    }
+    drop(cache);
+    // The database as schema 5 left it, without its search items: schema 6 rebuilds them from the
+    // stored objects.
+    let conn = rusqlite::Connection::open(scratch.db()).unwrap();
+    let items: i64 = conn.query_row("SELECT count(*) FROM search_items", [], |r| r.get(0)).unwrap();
+    conn.execute_batch("DELETE FROM search_items; DROP TABLE search_sequence; DELETE FROM schema_migrations WHERE version = 6;").unwrap();
+    drop(conn);
+    let mut cache = open(&scratch.db()).await;
+    assert_eq!(cache.schema().applied, [6]);
+    for (text, before) in texts.iter().zip(&before) {
+        let r = cache.search(query(text), read(None)).await.unwrap();
+        assert_eq!(&(r.total, r.hits.iter().map(key).collect::<Vec<_>>()), before, "{text}");
+    }
+    drop(cache);
+    let conn = rusqlite::Connection::open(scratch.db()).unwrap();
+    let rebuilt: i64 = conn.query_row("SELECT count(*) FROM search_items", [], |r| r.get(0)).unwrap();
+    assert_eq!(rebuilt, items);
+    let indexed: i64 = conn.query_row("SELECT count(*) FROM search_fts WHERE search_fts MATCH 'a* OR b* OR c*'", [], |r| r.get(0)).unwrap();
+    assert!(indexed > 0);
+}
+
+#[tokio::test]
+async fn an_entitys_items_are_found_and_ranked_as_in_the_whole_index() {
+    let mut cache = shared().await;
+    let none = SearchFilters { category: None, read_only: None, data_service_enabled: None, data_management_enabled: None, entity: None };
+    let key = |h: &SearchHit| (name_of(&h.kind), h.name.clone(), h.entity.clone(), name_of(&h.matched));
+    for text in ["group", "customer", "id", "account", "CustomerGroup", "name", "dataAreaId"] {
+        // Every property and action matching the text, page by page, keeping CustomerV3's.
+        let mut everywhere = Vec::new();
+        let mut offset = 0;
+        loop {
+            let q = SearchQuery { kinds: vec![ObjectKind::Property, ObjectKind::Action], limit: 200, offset, ..query(text) };
+            let page = cache.search(q, read(None)).await.unwrap();
+            if page.hits.is_empty() {
+                break;
+            }
+            everywhere.extend(page.hits.iter().filter(|h| h.entity.as_deref() == Some("CustomerV3")).map(key));
+            offset += 200;
+        }
+        let q = SearchQuery { filters: SearchFilters { entity: Some("CustomersV3".into()), ..none.clone() }, limit: 200, ..query(text) };
+        let within = cache.search(q, read(None)).await.unwrap();
+        assert_eq!(within.hits.iter().map(key).collect::<Vec<_>>(), everywhere, "{text}");
+        assert_eq!(within.total as usize, everywhere.len(), "{text}");
+    }
 }

@@ -1,25 +1,36 @@
-//! Running a search: candidates from the full-text indexes, ranked and filtered in one query, scoped
-//! to one snapshot.
+//! Running a search: candidates from the full-text indexes, tier by tier, filtered and scoped to one
+//! snapshot.
 //!
 //! Ranking tiers: an exact name (or entity set name) first, then a name that starts with the query,
 //! then a name with the query's words inside it, then a label text that matches. Within a tier,
 //! entities come before enumerations, actions and properties, and shorter names before longer.
 
-use super::words;
+use super::{index, words};
 use crate::error::{Error, Result};
 use crate::ports::{Store, Value};
 use crate::read::environment::Scope;
-use crate::row;
-use crate::sql::query_map;
+use crate::sql::{query_map, query_opt};
+use crate::{params, row};
 
 pub use crate::wit::types::{MatchKind, ObjectKind, SearchFilters as Filters, SearchHit as Hit, SearchQuery as Query};
 
 /// A page of hits and how many there are in all.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Results {
+    /// Matches over every page, counted up to [`TOTAL_CAP`].
     pub total: u64,
+    /// False when there are more matches than `total`: the count stopped at [`TOTAL_CAP`].
+    pub total_exact: bool,
     pub hits: Vec<Hit>,
 }
+
+/// Totals are counted exactly up to this many matches. Counting costs a probe per match, and a
+/// reader needs "more than 200" no more precisely; the page itself never depends on it.
+pub const TOTAL_CAP: u64 = 200;
+
+/// Up to this many name matches, a search ranks every match in one statement; past it, tier by
+/// tier in id order.
+const FEW: u64 = 100;
 
 const ALL_KINDS: [ObjectKind; 5] =
     [ObjectKind::DataEntity, ObjectKind::PublicEntity, ObjectKind::Enumeration, ObjectKind::Action, ObjectKind::Property];
@@ -32,9 +43,33 @@ const TIERS: [MatchKind; 4] = [MatchKind::Exact, MatchKind::Prefix, MatchKind::W
 const IN_SNAPSHOT: &str = "EXISTS (SELECT 1 FROM snapshot_objects so INDEXED BY snapshot_objects_by_object
     WHERE so.object_id = si.object_id AND so.snapshot_id = ?1)";
 
+/// The name or entity set name is the text (`?2`, lower-cased, without separators).
+const EXACT: &str = "(lower(si.name) = ?2 OR lower(coalesce(si.alias, '')) = ?2)";
+/// The name or entity set name starts with the text (an exact name does too).
+const PREFIX: &str = "(substr(lower(si.name), 1, length(?2)) = ?2 OR substr(lower(coalesce(si.alias, '')), 1, length(?2)) = ?2)";
+
+/// The parameters every statement of one search shares, by position.
+const SNAPSHOT: usize = 1;
+const FIRST_FILTER: usize = 11;
+
 /// The FTS5 expressions for a text: each token as a prefix, tokens ANDed; a PascalCase token also
 /// matches as its words. Tokens are alphanumeric, so quoting them is enough.
-fn fts_expressions(text: &str) -> Option<(String, String, String)> {
+struct Expressions {
+    /// The tokens run together, lower-cased: what an exact or prefix name is compared with.
+    compact: String,
+    /// Names that are the text, as one token of the name or entity set name.
+    exact: String,
+    /// Names with a token that starts with the text.
+    prefix: String,
+    /// Names with the text inside them: the text as a prefix, or each of its words as a prefix.
+    names: String,
+    /// Label texts with each word as a prefix.
+    labels: String,
+    /// The text's words, lower-cased.
+    words: Vec<String>,
+}
+
+fn fts_expressions(text: &str) -> Option<Expressions> {
     let tokens: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).collect();
     if tokens.is_empty() {
         return None;
@@ -42,27 +77,75 @@ fn fts_expressions(text: &str) -> Option<(String, String, String)> {
     let compact: String = tokens.concat().to_lowercase();
     let words: Vec<String> = tokens.iter().flat_map(|t| words::split(t)).map(|w| w.to_lowercase()).collect();
     let and = |ws: &[String]| ws.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" AND ");
-    let names = format!("{{name alias words}} : (\"{compact}\"* OR ({}))", and(&words));
-    Some((compact, names, and(&words)))
+    Some(Expressions {
+        exact: format!("{{name alias}} : \"{compact}\""),
+        prefix: format!("{{name alias}} : \"{compact}\"*"),
+        names: format!("{{name alias words}} : (\"{compact}\"* OR ({}))", and(&words)),
+        labels: and(&words),
+        compact,
+        words,
+    })
 }
 
 /// Runs `q` over `scope`'s snapshot, matching label texts in `language`. `q.filters.entity`, when
 /// set, is the canonical public entity name.
+///
+/// A search with few name matches ranks all its matches in one statement. With many, each tier is
+/// read in id order, which is rank order but within a bucket ([`index::bucket`]): the page takes a
+/// tier's first matches up to the last one it needs, plus the rest of that one's bucket, and ranks
+/// those exactly; nothing past them is read but to count them, up to the cap.
 pub fn run(store: &dyn Store, scope: &Scope, q: &Query, language: &str) -> Result<Results> {
-    let (compact, names_match, labels_match) = fts_expressions(&q.text)
+    let ex = fts_expressions(&q.text)
         .ok_or_else(|| Error::invalid_input(format!("nothing to search for in {:?}: use letters or digits", q.text)))?;
-    let kinds: Vec<&str> =
-        if q.kinds.is_empty() { ALL_KINDS.to_vec() } else { q.kinds.clone() }.into_iter().map(ObjectKind::as_str).collect();
-    let literal_match = format!("{{literal_label}} : ({labels_match})");
-    let mut params: Vec<Value> = row![scope.snapshot_id, names_match, compact, labels_match, language, literal_match];
+    let mut kinds: Vec<ObjectKind> = if q.kinds.is_empty() { ALL_KINDS.to_vec() } else { q.kinds.clone() };
+    if q.filters.entity.is_some() {
+        kinds.retain(|k| matches!(k, ObjectKind::Property | ObjectKind::Action));
+    }
+    let empty = Results { total: 0, total_exact: true, hits: Vec::new() };
+    let ranks: Vec<i64> = kinds.iter().map(|k| index::kind_rank(k.as_str())).collect();
+    let (Some(&low), Some(&high)) = (ranks.iter().min(), ranks.iter().max()) else { return Ok(empty) };
+    let owner = match &q.filters.entity {
+        None => None,
+        Some(entity) => {
+            let found = query_opt(
+                store,
+                "SELECT object_id FROM snapshot_objects WHERE snapshot_id = ?1 AND kind = 'public-entity' AND name = ?2 COLLATE NOCASE AND name = ?2",
+                &params![scope.snapshot_id, entity.as_str()],
+                |r| r.int(0),
+            )?;
+            match found {
+                Some(id) => Some(id),
+                None => return Ok(empty),
+            }
+        }
+    };
+    let literal = format!("{{literal_label}} : ({})", ex.labels);
+    let mut params: Vec<Value> = row![
+        scope.snapshot_id,
+        ex.compact.as_str(),
+        ex.names.as_str(),
+        ex.labels.as_str(),
+        language,
+        literal,
+        ex.exact.as_str(),
+        ex.prefix.as_str(),
+        low << index::KIND_SHIFT,
+        ((high + 1) << index::KIND_SHIFT) - 1
+    ];
+    params.push(Value::from(owner.unwrap_or(0)));
+    debug_assert_eq!(params.len(), FIRST_FILTER);
     let next = |v: Value, params: &mut Vec<Value>| {
         params.push(v);
         format!("?{}", params.len())
     };
-    let kind_list = kinds.iter().map(|k| next(Value::from(*k), &mut params)).collect::<Vec<_>>().join(", ");
-    let mut conditions = vec![format!("si.kind IN ({kind_list})")];
+    let kind_list = kinds.iter().map(|k| next(Value::from(k.as_str()), &mut params)).collect::<Vec<_>>().join(", ");
+    let mut conditions = vec![format!("si.kind IN ({kind_list})"), IN_SNAPSHOT.to_owned()];
+    if owner.is_some() {
+        conditions.push("si.object_id = ?11".to_owned());
+    }
 
-    // Attribute filters, applied through the data entity (for entities, properties and actions).
+    // Attribute filters, applied through the data entity (for entities, properties and actions):
+    // one probe per candidate, by the object itself or by the public entity's name.
     let mut data_conditions = Vec::new();
     if let Some(c) = &q.filters.category {
         data_conditions.push(format!("d.category = {} COLLATE NOCASE", next(Value::from(c.as_str()), &mut params)));
@@ -73,73 +156,63 @@ pub fn run(store: &dyn Store, scope: &Scope, q: &Query, language: &str) -> Resul
     if let Some(v) = q.filters.data_management_enabled {
         data_conditions.push(format!("d.data_management_enabled = {}", next(Value::from(v), &mut params)));
     }
-    let mut ctes = String::new();
     if !data_conditions.is_empty() {
-        ctes.push_str(&format!(
-            ", allowed_data AS (SELECT d.object_id, d.public_entity_name FROM snapshot_objects so JOIN data_entities d ON d.object_id = so.object_id
-                WHERE so.snapshot_id = ?1 AND so.kind = 'data-entity' AND {})",
-            data_conditions.join(" AND ")
+        let data = data_conditions.join(" AND ");
+        conditions.push(format!(
+            "CASE si.kind
+                WHEN 'data-entity' THEN EXISTS (SELECT 1 FROM data_entities d WHERE d.object_id = si.object_id AND {data})
+                WHEN 'enumeration' THEN 0
+                ELSE EXISTS (SELECT 1 FROM data_entities d INDEXED BY data_entities_by_public_name
+                    WHERE d.public_entity_name = (CASE si.kind WHEN 'public-entity' THEN si.name ELSE si.owner END) COLLATE NOCASE
+                      AND d.public_entity_name = (CASE si.kind WHEN 'public-entity' THEN si.name ELSE si.owner END) AND {data}
+                      AND EXISTS (SELECT 1 FROM snapshot_objects so INDEXED BY snapshot_objects_by_object
+                          WHERE so.object_id = d.object_id AND so.snapshot_id = ?{SNAPSHOT}))
+             END"
         ));
-        conditions.push(
-            "((si.kind = 'data-entity' AND si.object_id IN (SELECT object_id FROM allowed_data))
-              OR (si.kind = 'public-entity' AND si.name IN (SELECT public_entity_name FROM allowed_data))
-              OR (si.kind IN ('property', 'action') AND si.owner IN (SELECT public_entity_name FROM allowed_data)))"
-                .to_owned(),
-        );
     }
     if let Some(v) = q.filters.read_only {
         let p = next(Value::from(v), &mut params);
-        ctes.push_str(&format!(
-            ", read_only_public AS (SELECT p.name FROM snapshot_objects so JOIN public_entities p ON p.object_id = so.object_id
-                WHERE so.snapshot_id = ?1 AND so.kind = 'public-entity' AND p.is_read_only = {p}),
-               read_only_data AS (SELECT d.object_id FROM snapshot_objects so JOIN data_entities d ON d.object_id = so.object_id
-                WHERE so.snapshot_id = ?1 AND so.kind = 'data-entity' AND d.is_read_only = {p})"
+        // A property or action is stored with its public entity: `si.object_id` is that entity.
+        conditions.push(format!(
+            "CASE si.kind
+                WHEN 'data-entity' THEN EXISTS (SELECT 1 FROM data_entities d WHERE d.object_id = si.object_id AND d.is_read_only = {p})
+                WHEN 'enumeration' THEN 0
+                ELSE EXISTS (SELECT 1 FROM public_entities p WHERE p.object_id = si.object_id AND p.is_read_only = {p})
+             END"
         ));
-        conditions.push(
-            "((si.kind = 'data-entity' AND si.object_id IN (SELECT object_id FROM read_only_data))
-              OR (si.kind = 'public-entity' AND si.name IN (SELECT name FROM read_only_public))
-              OR (si.kind IN ('property', 'action') AND si.owner IN (SELECT name FROM read_only_public)))"
-                .to_owned(),
-        );
     }
-    if let Some(entity) = &q.filters.entity {
-        conditions.push(format!("si.kind IN ('property', 'action') AND si.owner = {}", next(Value::from(entity.as_str()), &mut params)));
-    }
-    let limit = next(Value::from(q.limit), &mut params);
-    let offset = next(Value::from(q.offset), &mut params);
-    let sql = format!(
-        "WITH name_hits AS (
-            SELECT si.id AS item,
-                   CASE WHEN lower(si.name) = ?3 OR lower(coalesce(si.alias, '')) = ?3 THEN 0
-                        WHEN substr(lower(si.name), 1, length(?3)) = ?3 OR substr(lower(coalesce(si.alias, '')), 1, length(?3)) = ?3 THEN 1
-                        ELSE 2 END AS tier
-            FROM search_fts JOIN search_items si ON si.id = search_fts.rowid
-            WHERE search_fts MATCH ?2 AND {IN_SNAPSHOT}),
-         literal_hits AS (
-            SELECT si.id AS item, 3 AS tier
-            FROM search_fts JOIN search_items si ON si.id = search_fts.rowid
-            WHERE search_fts MATCH ?6 AND {IN_SNAPSHOT}),
-         label_hits AS (
-            SELECT si.id AS item, 3 AS tier
-            FROM label_fts JOIN labels l ON l.id = label_fts.rowid
-            JOIN snapshot_labels sl ON sl.label_row = l.id AND sl.snapshot_id = ?1
-            JOIN search_items si ON si.label_id = l.label_id
-            WHERE label_fts MATCH ?4 AND l.language = ?5 AND l.missing = 0 AND {IN_SNAPSHOT}),
-         hits AS (SELECT item, MIN(tier) AS tier FROM
-            (SELECT * FROM name_hits UNION ALL SELECT * FROM literal_hits UNION ALL SELECT * FROM label_hits) GROUP BY item)
-         {ctes}
-         SELECT si.kind, si.name, si.alias, si.owner, si.label_id, h.tier, COUNT(*) OVER () AS total
-         FROM hits h JOIN search_items si ON si.id = h.item
-         WHERE {}
-         ORDER BY h.tier,
-                  CASE si.kind WHEN 'public-entity' THEN 0 WHEN 'data-entity' THEN 1 WHEN 'enumeration' THEN 2 WHEN 'action' THEN 3 ELSE 4 END,
-                  length(si.name), si.name COLLATE NOCASE, si.owner COLLATE NOCASE
-         LIMIT {limit} OFFSET {offset}",
-        conditions.join(" AND ")
-    );
-    let mut total = 0u64;
-    let hits = query_map(store, &sql, &params, |r| {
-        total = r.int(6)? as u64;
+    let filters = conditions.join(" AND ");
+
+    // Name matches of a tier (`tier`: a condition on `si`), listed by the full-text index in id
+    // order; with an entity, its items that are among the name matches (`name_matches`, see below).
+    let names = |expression: usize, tier: &str| match owner {
+        None => format!(
+            "FROM search_fts JOIN search_items si ON si.id = search_fts.rowid
+             WHERE search_fts MATCH ?{expression} AND search_fts.rowid BETWEEN ?9 AND ?10 AND {tier} AND {filters}"
+        ),
+        Some(_) => format!("FROM search_items si WHERE si.object_id = ?11 AND si.id IN name_matches AND {tier} AND {filters}"),
+    };
+    // Label matches that are no name match: found through the texts, so in no useful order.
+    let labels = |name_matches: &str| {
+        format!(
+            "FROM search_items si
+             WHERE si.id IN (
+                SELECT li.id FROM label_fts JOIN labels l ON l.id = label_fts.rowid
+                JOIN snapshot_labels sl ON sl.label_row = l.id AND sl.snapshot_id = ?1
+                JOIN search_items li ON li.label_id = l.label_id AND li.id BETWEEN ?9 AND ?10
+                WHERE label_fts MATCH ?4 AND l.language = ?5 AND l.missing = 0
+                UNION SELECT rowid FROM search_fts WHERE search_fts MATCH ?6 AND rowid BETWEEN ?9 AND ?10)
+             AND si.id NOT IN {name_matches} AND {filters}"
+        )
+    };
+    const NAME_MATCHES: &str = "(SELECT rowid FROM search_fts WHERE search_fts MATCH ?3 AND rowid BETWEEN ?9 AND ?10)";
+    let with = |extra: &[Value]| -> Vec<Value> { params.iter().chain(extra).cloned().collect() };
+    let at = |i: usize| format!("?{}", params.len() + i);
+    let count = |source: &str, up_to: u64| -> Result<u64> {
+        let sql = format!("SELECT count(*) FROM (SELECT 1 {source} LIMIT {})", at(1));
+        Ok(query_opt(store, &sql, &with(&[Value::from(up_to as i64)]), |r| r.int(0))?.unwrap_or(0) as u64)
+    };
+    let hit = |r: crate::sql::Row<'_>, tier: usize| -> Result<Hit> {
         let kind = r.text(0)?;
         Ok(Hit {
             kind: ObjectKind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown object kind {kind:?} in the search index")))?,
@@ -148,15 +221,189 @@ pub fn run(store: &dyn Store, scope: &Scope, q: &Query, language: &str) -> Resul
             entity: r.opt_text(3)?,
             label_id: r.opt_text(4)?,
             label: None,
-            matched: TIERS[r.int(5)?.clamp(0, 3) as usize],
+            matched: TIERS[tier.min(3)],
         })
-    })?;
-    if hits.is_empty() && q.offset > 0 {
-        // The page is past the end; count from the start.
-        let all = run(store, scope, &Query { offset: 0, limit: 1, ..q.clone() }, language)?;
-        return Ok(Results { total: all.total, hits });
+    };
+    let order = format!("si.id >> {}, length(si.name), si.name COLLATE NOCASE, si.owner COLLATE NOCASE", index::KIND_SHIFT);
+    let capped = |found: u64| if found > TOTAL_CAP { (TOTAL_CAP, false) } else { (found, true) };
+
+    if owner.is_some()
+        && let Some(results) = in_one_entity(store, &params, &filters, &ex, q)?
+    {
+        return Ok(results);
     }
-    Ok(Results { total, hits })
+    // An entity's items are few: they are always ranked at once.
+    let names_total = if owner.is_some() { 0 } else { count(&names(3, "1"), TOTAL_CAP + 1)? };
+    if owner.is_some() || names_total <= FEW {
+        let sql = format!(
+            "WITH name_matches(id) AS MATERIALIZED {NAME_MATCHES},
+             hits(item, tier) AS (
+                SELECT si.id, CASE WHEN {EXACT} THEN 0 WHEN {PREFIX} THEN 1 ELSE 2 END {}
+                UNION ALL SELECT si.id, 3 {})
+             SELECT si.kind, si.name, si.alias, si.owner, si.label_id, h.tier, COUNT(*) OVER ()
+             FROM hits h JOIN search_items si ON si.id = h.item
+             ORDER BY h.tier, {order} LIMIT {} OFFSET {}",
+            names(3, "1"),
+            labels("name_matches"),
+            at(1),
+            at(2)
+        );
+        let mut all = 0;
+        let hits = query_map(store, &sql, &with(&[Value::from(q.limit), Value::from(q.offset)]), |r| {
+            all = r.int(6)? as u64;
+            let tier = r.int(5)? as usize;
+            hit(r, tier)
+        })?;
+        if hits.is_empty() && q.offset > 0 {
+            // The page is past the end; count from the start.
+            let all = run(store, scope, &Query { offset: 0, limit: 1, ..q.clone() }, language)?;
+            return Ok(Results { total: all.total, total_exact: all.total_exact, hits });
+        }
+        let (total, total_exact) = capped(all);
+        return Ok(Results { total, total_exact, hits });
+    }
+
+    // Many name matches: tier by tier, each page read in id order as far as it needs.
+    let want = u64::from(q.offset) + u64::from(q.limit);
+    let mut hits: Vec<Hit> = Vec::new();
+    let tiers = [names(7, EXACT), names(8, &format!("{PREFIX} AND NOT {EXACT}")), names(3, &format!("NOT {PREFIX}")), labels(NAME_MATCHES)];
+    for (tier, source) in tiers.iter().enumerate() {
+        let need = want.saturating_sub(hits.len() as u64);
+        if need == 0 {
+            break;
+        }
+        // The tier's first `need` matches in rank order are among its matches up to the `need`-th
+        // in id order and the rest of that one's bucket. (Label matches come in no useful order.)
+        let id = if tier < 3 { "search_fts.rowid" } else { "si.id" };
+        let sql = format!(
+            "SELECT si.kind, si.name, si.alias, si.owner, si.label_id {source}
+             AND {id} < coalesce((SELECT ((x >> {bits}) + 1) << {bits} FROM (SELECT {id} AS x {source} ORDER BY {id} LIMIT 1 OFFSET {})), {})
+             ORDER BY {order} LIMIT {}",
+            at(1),
+            i64::MAX,
+            at(2),
+            bits = index::SEQUENCE_BITS
+        );
+        let page = query_map(store, &sql, &with(&[Value::from(need as i64 - 1), Value::from(need as i64)]), |r| hit(r, tier))?;
+        hits.extend(page);
+    }
+    let (total, total_exact) = if names_total > TOTAL_CAP {
+        (TOTAL_CAP, false)
+    } else {
+        capped(names_total + count(&labels(NAME_MATCHES), TOTAL_CAP + 1 - names_total)?)
+    };
+    let hits = hits.into_iter().skip(q.offset as usize).take(q.limit as usize).collect();
+    Ok(Results { total, total_exact, hits })
+}
+
+/// The items of one entity that match `q`, ranked, when every name and literal label among them
+/// is ASCII (F&O names always are); `None` otherwise, for the statements above to answer.
+///
+/// An entity's items are few (hundreds at most): they are read whole and matched here as the
+/// full-text index would match them, rather than by listing every item in the database whose names
+/// match (thousands, for a common word) and keeping the entity's. On ASCII text the index's
+/// tokenizer is exactly "runs of letters and digits, lower-cased". Label texts, which may need the
+/// tokenizer's folding of diacritics, are still matched by the index.
+fn in_one_entity(store: &dyn Store, params: &[Value], filters: &str, ex: &Expressions, q: &Query) -> Result<Option<Results>> {
+    if !q.text.is_ascii() {
+        return Ok(None);
+    }
+    struct Item {
+        hit: Hit,
+        words: String,
+        literal: Option<String>,
+    }
+    let items = query_map(
+        store,
+        &format!(
+            "SELECT si.kind, si.name, si.alias, si.owner, si.label_id, si.words, si.literal_label
+             FROM search_items si WHERE si.object_id = ?11 AND {filters}"
+        ),
+        params,
+        |r| {
+            let kind = r.text(0)?;
+            Ok(Item {
+                hit: Hit {
+                    kind: ObjectKind::parse(&kind)
+                        .ok_or_else(|| Error::internal(format!("unknown object kind {kind:?} in the search index")))?,
+                    name: r.text(1)?,
+                    entity_set_name: r.opt_text(2)?,
+                    entity: r.opt_text(3)?,
+                    label_id: r.opt_text(4)?,
+                    label: None,
+                    matched: MatchKind::Label,
+                },
+                words: r.text(5)?,
+                literal: r.opt_text(6)?,
+            })
+        },
+    )?;
+    let ascii = |s: &Option<String>| s.as_deref().is_none_or(str::is_ascii);
+    if !items.iter().all(|i| i.hit.name.is_ascii() && ascii(&i.hit.entity_set_name) && ascii(&i.literal)) {
+        return Ok(None);
+    }
+    let tokens = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_ascii_lowercase).collect()
+    };
+    let all_words = |found: &[String]| ex.words.iter().all(|w| found.iter().any(|t| t.starts_with(w.as_str())));
+    let compact = ex.compact.as_str();
+    let mut ranked: Vec<(usize, Hit)> = Vec::new();
+    let mut unmatched: Vec<Hit> = Vec::new();
+    for item in items {
+        let h = item.hit;
+        let mut found = tokens(&h.name);
+        found.extend(h.entity_set_name.as_deref().map(tokens).unwrap_or_default());
+        found.extend(tokens(&item.words));
+        let names = [Some(h.name.to_ascii_lowercase()), h.entity_set_name.as_ref().map(|a| a.to_ascii_lowercase())];
+        let names = names.iter().flatten();
+        let tier = if names.clone().any(|n| n == compact) {
+            Some(0)
+        } else if names.clone().any(|n| n.starts_with(compact)) {
+            Some(1)
+        } else if found.iter().any(|t| t.starts_with(compact)) || all_words(&found) {
+            Some(2)
+        } else if item.literal.as_deref().is_some_and(|l| all_words(&tokens(l))) {
+            Some(3)
+        } else {
+            None
+        };
+        match tier {
+            Some(tier) => ranked.push((tier, h)),
+            None if h.label_id.as_deref().is_some_and(crate::metadata::is_label_reference) => unmatched.push(h),
+            None => {}
+        }
+    }
+    // Label texts of the rest, in the language searched.
+    let ids: Vec<&str> = unmatched.iter().filter_map(|h| h.label_id.as_deref()).collect();
+    if !ids.is_empty() {
+        let ids = serde_json::to_string(&ids).map_err(|e| Error::internal(format!("label ids as JSON: {e}")))?;
+        let matching: std::collections::BTreeSet<String> = query_map(
+            store,
+            "SELECT l.label_id FROM label_fts JOIN labels l ON l.id = label_fts.rowid
+             JOIN snapshot_labels sl ON sl.label_row = l.id AND sl.snapshot_id = ?1
+             WHERE label_fts MATCH ?2 AND l.language = ?3 AND l.missing = 0 AND l.label_id IN (SELECT value FROM json_each(?4))",
+            &[params[SNAPSHOT - 1].clone(), params[3].clone(), params[4].clone(), Value::from(ids)],
+            |r| r.text(0),
+        )?
+        .into_iter()
+        .collect();
+        ranked.extend(unmatched.into_iter().filter(|h| h.label_id.as_ref().is_some_and(|id| matching.contains(id))).map(|h| (3, h)));
+    }
+    // The order of the statements' `ORDER BY`: NOCASE folds ASCII letters only.
+    ranked.sort_by_cached_key(|(tier, h)| {
+        (
+            *tier,
+            index::kind_rank(h.kind.as_str()),
+            h.name.chars().count(),
+            h.name.to_ascii_lowercase(),
+            h.entity.as_deref().map(str::to_ascii_lowercase),
+        )
+    });
+    let found = ranked.len() as u64;
+    let hits =
+        ranked.into_iter().skip(q.offset as usize).take(q.limit as usize).map(|(tier, h)| Hit { matched: TIERS[tier], ..h }).collect();
+    let (total, total_exact) = if found > TOTAL_CAP { (TOTAL_CAP, false) } else { (found, true) };
+    Ok(Some(Results { total, total_exact, hits }))
 }
 
 #[cfg(test)]
@@ -165,12 +412,13 @@ mod tests {
 
     #[test]
     fn expressions_match_words_and_prefixes() {
-        let (compact, names, labels) = fts_expressions("CustomerGroup").unwrap();
-        assert_eq!(compact, "customergroup");
-        assert_eq!(names, "{name alias words} : (\"customergroup\"* OR (\"customer\"* AND \"group\"*))");
-        assert_eq!(labels, "\"customer\"* AND \"group\"*");
+        let ex = fts_expressions("CustomerGroup").unwrap();
+        assert_eq!(ex.compact, "customergroup");
+        assert_eq!(ex.exact, "{name alias} : \"customergroup\"");
+        assert_eq!(ex.prefix, "{name alias} : \"customergroup\"*");
+        assert_eq!(ex.names, "{name alias words} : (\"customergroup\"* OR (\"customer\"* AND \"group\"*))");
+        assert_eq!(ex.labels, "\"customer\"* AND \"group\"*");
         assert!(fts_expressions(" -- ").is_none());
-        let (compact, _, _) = fts_expressions("sales order").unwrap();
-        assert_eq!(compact, "salesorder");
+        assert_eq!(fts_expressions("sales order").unwrap().compact, "salesorder");
     }
 }
