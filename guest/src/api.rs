@@ -115,7 +115,7 @@ pub fn entity(ctx: &Ctx<'_>, name: &str, options: &ReadOptions) -> Result<Entity
     {
         public_id = entities::find(store, &scope, Kind::PublicEntity, public_name)?;
     }
-    let mut public = match public_id {
+    let public = match public_id {
         Some(id) => entities::public_entity(store, id)?,
         None => None,
     };
@@ -132,8 +132,9 @@ pub fn entity(ctx: &Ctx<'_>, name: &str, options: &ReadOptions) -> Result<Entity
     } else {
         vec![]
     };
-    fill_labels(ctx, &scope, options, &mut data)?;
-    fill_labels(ctx, &scope, options, &mut public)?;
+    let mut both = (data, public);
+    fill_labels(ctx, &scope, options, &mut both)?;
+    let (data, public) = both;
     Ok(EntityLookup { base_url: scope.base_url, data_entity: data, public_entity: public, suggestions })
 }
 

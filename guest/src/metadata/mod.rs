@@ -130,6 +130,18 @@ impl Labelled for Enumeration {
     }
 }
 
+/// Two items whose labels are resolved together (an entity and its counterpart: one lookup).
+impl<A: Labelled, B: Labelled> Labelled for (A, B) {
+    fn label_ids<'a>(&'a self, out: &mut Vec<&'a str>) {
+        self.0.label_ids(out);
+        self.1.label_ids(out);
+    }
+    fn fill_labels(&mut self, texts: &Texts) {
+        self.0.fill_labels(texts);
+        self.1.fill_labels(texts);
+    }
+}
+
 impl<T: Labelled> Labelled for Option<T> {
     fn label_ids<'a>(&'a self, out: &mut Vec<&'a str>) {
         if let Some(t) = self {

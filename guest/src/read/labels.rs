@@ -55,21 +55,19 @@ pub fn resolve(store: &dyn Store, scope: &Scope, ids: &[&str], languages: &[Stri
         r.dedup();
         r
     };
-    // (label id, language) -> Some(text) or None when the service has no text.
+    // (label id, language) -> Some(text) or None when the service has no text. One statement
+    // whatever the number of ids: its text never changes, so the store prepares it once.
     let mut found: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
-    for chunk in references.chunks(400) {
-        let placeholders = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect::<Vec<_>>().join(",");
-        let mut params = vec![Value::Integer(scope.snapshot_id)];
-        params.extend(chunk.iter().map(|id| Value::from(*id)));
+    if !references.is_empty() {
+        let as_json = |v: &[&str]| serde_json::to_string(v).map_err(|e| crate::Error::internal(format!("label ids as JSON: {e}")));
+        let languages: Vec<&str> = languages.iter().map(String::as_str).collect();
         let rows = query_map(
             store,
-            &format!(
-                // From the ids asked for to the snapshot, not the other way round (see entities.rs).
-                "SELECT l.label_id, l.language, l.text, l.missing FROM labels l INDEXED BY labels_by_id
-                 CROSS JOIN snapshot_labels sl ON sl.snapshot_id = ?1 AND sl.label_row = l.id
-                 WHERE l.label_id IN ({placeholders})"
-            ),
-            &params,
+            // From the ids asked for to the snapshot, not the other way round (see entities.rs).
+            "SELECT l.label_id, l.language, l.text, l.missing FROM labels l INDEXED BY labels_by_id
+             CROSS JOIN snapshot_labels sl ON sl.snapshot_id = ?1 AND sl.label_row = l.id
+             WHERE l.label_id IN (SELECT value FROM json_each(?2)) AND l.language IN (SELECT value FROM json_each(?3))",
+            &[Value::Integer(scope.snapshot_id), Value::from(as_json(&references)?), Value::from(as_json(&languages)?)],
             |r| Ok(((r.text(0)?, r.text(1)?), (!r.bool(3)?).then(|| r.text(2)).transpose()?)),
         )?;
         found.extend(rows);
