@@ -393,7 +393,7 @@ pub const MIGRATIONS: &[Migration] = &[
         statements: &[
             // A search item's id is its place in the ranking (`search::index::item_id`), so that a
             // page of hits is the first few matches the full-text index lists. The items are
-            // rebuilt from the stored objects with such ids; `search_sequence` numbers them.
+            // rebuilt from the stored objects with such ids.
             "DROP TRIGGER search_items_unindexed",
             "DROP TABLE search_fts",
             "DROP TABLE search_items",
@@ -424,8 +424,6 @@ pub const MIGRATIONS: &[Migration] = &[
             INSERT INTO search_fts (search_fts, rowid, name, alias, words, literal_label)
             VALUES ('delete', old.id, old.name, old.alias, old.words, old.literal_label);
         END",
-            "CREATE TABLE search_sequence (next INTEGER NOT NULL) STRICT",
-            "INSERT INTO search_sequence (next) VALUES (1)",
         ],
         after: Some(crate::search::index::rebuild),
     },

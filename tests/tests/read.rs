@@ -549,7 +549,7 @@ async fn upgrading_to_schema_6_rebuilds_the_search_index_from_the_stored_objects
     // stored objects.
     let conn = rusqlite::Connection::open(scratch.db()).unwrap();
     let items: i64 = conn.query_row("SELECT count(*) FROM search_items", [], |r| r.get(0)).unwrap();
-    conn.execute_batch("DELETE FROM search_items; DROP TABLE search_sequence; DELETE FROM schema_migrations WHERE version = 6;").unwrap();
+    conn.execute_batch("DELETE FROM search_items; DELETE FROM schema_migrations WHERE version = 6;").unwrap();
     drop(conn);
     let mut cache = open(&scratch.db()).await;
     assert_eq!(cache.schema().applied, [6]);

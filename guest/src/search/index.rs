@@ -14,8 +14,10 @@ use crate::{params, row};
 /// What can be searched for.
 pub const KINDS: [&str; 5] = ["data-entity", "public-entity", "enumeration", "action", "property"];
 
-/// The low bits of an item id: a sequence number that makes it unique within its bucket.
-pub const SEQUENCE_BITS: u32 = 36;
+/// The low bits of an item id: a number that makes it unique within its bucket, counted per
+/// bucket. Few bits keep the full-text index small: it stores the gaps between the ids of the
+/// items that have a token, and a gap across buckets is at least this many bits long.
+pub const SEQUENCE_BITS: u32 = 24;
 /// Where the kind's rank starts in an item id.
 pub const KIND_SHIFT: u32 = SEQUENCE_BITS + 24;
 
@@ -41,9 +43,9 @@ pub fn bucket(kind: &str, name: &str) -> i64 {
     (kind_rank(kind) << 24) | (length << 16) | (byte(0) << 8) | byte(1)
 }
 
-/// The id of the `sequence`-th item stored, in `bucket`.
+/// The id of the `sequence`-th item stored in `bucket` (`sequence` below `1 << SEQUENCE_BITS`).
 pub fn item_id(bucket: i64, sequence: i64) -> i64 {
-    (bucket << SEQUENCE_BITS) | (sequence & ((1 << SEQUENCE_BITS) - 1))
+    (bucket << SEQUENCE_BITS) | sequence
 }
 
 /// The first id after every id of `id`'s bucket.
@@ -52,6 +54,7 @@ pub fn bucket_end(id: i64) -> i64 {
 }
 
 /// One item to index. `alias` is another name the item is known by (a public entity's entity set).
+#[derive(Clone)]
 struct Item<'a> {
     object_id: i64,
     kind: &'static str,
@@ -80,14 +83,38 @@ const INSERT: &str = "INSERT INTO search_items (id, object_id, kind, position, n
 /// Stores `items` and adds them to the full-text index. The index is written by one statement for
 /// all of them rather than by a trigger per row: FTS5 writes its pending terms to disk at every
 /// statement savepoint, which row-by-row inserts with a trigger open once per row.
-fn insert<'a>(store: &dyn Store, items: impl IntoIterator<Item = Item<'a>>) -> Result<()> {
-    let first = crate::sql::query_opt(store, "SELECT next FROM search_sequence", &[], |r| r.int(0))?.unwrap_or(1);
-    let mut sequence = first;
+fn insert<'a, I>(store: &dyn Store, items: I) -> Result<()>
+where
+    I: Iterator<Item = Item<'a>> + Clone,
+{
+    // The next number in each bucket the items fall in, from the highest id stored there.
+    let buckets: std::collections::BTreeSet<i64> = items.clone().map(|i| bucket(i.kind, i.name)).collect();
+    if buckets.is_empty() {
+        return Ok(());
+    }
+    let list = format!("[{}]", buckets.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+    let mut next: std::collections::HashMap<i64, i64> = crate::sql::query_map(
+        store,
+        &format!(
+            "SELECT value, coalesce(((SELECT max(id) FROM search_items WHERE id >= value << {SEQUENCE_BITS} AND id < (value + 1) << {SEQUENCE_BITS})
+                & {mask}) + 1, 0) FROM json_each(?1)",
+            mask = (1i64 << SEQUENCE_BITS) - 1
+        ),
+        &params![list],
+        |r| Ok((r.int(0)?, r.int(1)?)),
+    )?
+    .into_iter()
+    .collect();
     let mut ids = String::from("[");
     let mut rows = crate::sql::Batch::new(store, INSERT);
     for item in items {
-        let id = item_id(bucket(item.kind, item.name), sequence);
-        sequence += 1;
+        let bucket = bucket(item.kind, item.name);
+        let sequence = next.entry(bucket).or_insert(0);
+        if *sequence >= 1 << SEQUENCE_BITS {
+            return Err(crate::Error::internal(format!("the search index holds too many items like {:?}", item.name)));
+        }
+        let id = item_id(bucket, *sequence);
+        *sequence += 1;
         if ids.len() > 1 {
             ids.push(',');
         }
@@ -95,9 +122,6 @@ fn insert<'a>(store: &dyn Store, items: impl IntoIterator<Item = Item<'a>>) -> R
         rows.push(item.row(id))?;
     }
     rows.finish()?;
-    if sequence == first {
-        return Ok(());
-    }
     ids.push(']');
     crate::sql::exec(
         store,
@@ -105,7 +129,6 @@ fn insert<'a>(store: &dyn Store, items: impl IntoIterator<Item = Item<'a>>) -> R
          SELECT id, name, alias, words, literal_label FROM search_items WHERE id IN (SELECT value FROM json_each(?1))",
         &params![ids],
     )?;
-    crate::sql::exec(store, "UPDATE search_sequence SET next = ?1", &params![sequence])?;
     Ok(())
 }
 
@@ -239,6 +262,7 @@ mod tests {
         let first = id("property", "CustGroup", 1);
         assert!(id("property", "CustGroup", 2) > first);
         assert!(id("property", "custgroup", (1 << SEQUENCE_BITS) - 1) < bucket_end(first));
+        assert!(id("property", "custgroup", (1 << SEQUENCE_BITS) - 1) < id("property", "Cvzzzzzzz", 0));
         assert_eq!(bucket_end(first), id("property", "CustGroup", 0) + (1 << SEQUENCE_BITS));
         // Every id is positive, the highest bucket included.
         let long = "\u{ff}".repeat(300);
