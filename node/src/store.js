@@ -190,13 +190,22 @@ export class Connection {
     return statement;
   }
 
-  /** Numbered parameters (`?1`) bind by name in better-sqlite3; plain `?` by position. */
+  /**
+   * Numbered parameters (`?1`) bind by name in better-sqlite3; plain `?` by position. A number a
+   * statement skips (it uses `?1` and `?3`, not `?2`) is a parameter without a name to SQLite,
+   * which better-sqlite3 fills from the positional arguments: it gets its value there, in order.
+   */
   static #bind(sql, params) {
     const values = params.map(toSql);
     if (!/\?\d/.test(sql)) return [values];
+    const used = new Set(Array.from(sql.matchAll(/\?(\d+)/g), (m) => Number(m[1])));
     const named = {};
-    values.forEach((v, i) => { named[String(i + 1)] = v; });
-    return [named];
+    const skipped = [];
+    values.forEach((v, i) => {
+      if (used.has(i + 1)) named[String(i + 1)] = v;
+      else skipped.push(v);
+    });
+    return [...skipped, named];
   }
 
   execute(sql, params) {

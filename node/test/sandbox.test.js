@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ComponentHost } from '../src/host.js';
+import { Connection } from '../src/store.js';
 import { NODE_DIR, proxy, scratch, simulate } from './support.js';
 
 const PROBE_DIR = join(NODE_DIR, 'build', 'probe');
@@ -121,4 +122,14 @@ test('the store refuses what the component may not do, and writes while the host
   }
   assert.ok(!refused(await host.call('execute', ['SELECT COUNT(*) FROM t'], { reading: true })));
   assert.equal(await host.call('execute', ['INSERT INTO t VALUES (1)']), 'allowed: 1');
+});
+
+test('numbered parameters bind by number, numbers a statement skips included', () => {
+  const db = new Connection(':memory:');
+  const text = (val) => ({ tag: 'text', val });
+  const { rows } = db.execute('SELECT ?1 AS a, ?3 AS c, ?4 AS d', [text('one'), text('two'), text('three'), text('four')]);
+  assert.deepEqual(rows, [[text('one'), text('three'), text('four')]]);
+  const again = db.execute('SELECT ?2 AS b', [text('one'), text('two')]);
+  assert.deepEqual(again.rows, [[text('two')]]);
+  db.close();
 });
