@@ -3,7 +3,8 @@
 //!
 //! Ranking tiers: an exact name (or entity set name) first, then a name that starts with the query,
 //! then a name with the query's words inside it, then a label text that matches. Within a tier,
-//! entities come before enumerations, actions and properties, and shorter names before longer.
+//! entities come before enumerations, actions and properties, shorter names before longer, then
+//! names and entities in order regardless of (ASCII) case.
 
 use super::{index, words};
 use crate::error::{Error, Result};
