@@ -70,6 +70,17 @@ pub fn exec(store: &dyn Store, sql: &str, params: &[Value]) -> Result<u64> {
     Ok(store.execute(sql, params)?.changes)
 }
 
+/// Strings as one parameter, a JSON array a statement reads with `json_each`: one statement text
+/// whatever their number, so the store prepares it once.
+pub fn json_strings(values: &[&str]) -> Result<Value> {
+    serde_json::to_string(values).map(Value::from).map_err(|e| Error::internal(format!("strings as a JSON array: {e}")))
+}
+
+/// Integers as one parameter, a JSON array a statement reads with `json_each` (see [`json_strings`]).
+pub fn json_integers(values: &[i64]) -> Value {
+    Value::from(format!("[{}]", values.iter().map(i64::to_string).collect::<Vec<_>>().join(",")))
+}
+
 /// Runs a query and maps each row.
 pub fn query_map<T>(store: &dyn Store, sql: &str, params: &[Value], mut f: impl FnMut(Row<'_>) -> Result<T>) -> Result<Vec<T>> {
     let rows = store.execute(sql, params)?;

@@ -5,7 +5,7 @@ use super::environment::Scope;
 use crate::error::Result;
 use crate::metadata::is_label_reference;
 use crate::ports::{Store, Value};
-use crate::sql::query_map;
+use crate::sql::{json_strings, query_map};
 use std::collections::BTreeMap;
 
 /// Languages tried without a text, and why: the service has none (`known_missing`), the language
@@ -59,7 +59,6 @@ pub fn resolve(store: &dyn Store, scope: &Scope, ids: &[&str], languages: &[Stri
     // whatever the number of ids: its text never changes, so the store prepares it once.
     let mut found: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
     if !references.is_empty() {
-        let as_json = |v: &[&str]| serde_json::to_string(v).map_err(|e| crate::Error::internal(format!("label ids as JSON: {e}")));
         let languages: Vec<&str> = languages.iter().map(String::as_str).collect();
         let rows = query_map(
             store,
@@ -67,7 +66,7 @@ pub fn resolve(store: &dyn Store, scope: &Scope, ids: &[&str], languages: &[Stri
             "SELECT l.label_id, l.language, l.text, l.missing FROM labels l INDEXED BY labels_by_id
              CROSS JOIN snapshot_labels sl ON sl.snapshot_id = ?1 AND sl.label_row = l.id
              WHERE l.label_id IN (SELECT value FROM json_each(?2)) AND l.language IN (SELECT value FROM json_each(?3))",
-            &[Value::Integer(scope.snapshot_id), Value::from(as_json(&references)?), Value::from(as_json(&languages)?)],
+            &[Value::Integer(scope.snapshot_id), json_strings(&references)?, json_strings(&languages)?],
             |r| Ok(((r.text(0)?, r.text(1)?), (!r.bool(3)?).then(|| r.text(2)).transpose()?)),
         )?;
         found.extend(rows);

@@ -9,6 +9,7 @@ use super::words::index_words;
 use crate::error::Result;
 use crate::metadata::{DataEntity, Enumeration, PublicEntity};
 use crate::ports::{Store, Value};
+use crate::sql::json_integers;
 use crate::{params, row};
 
 /// What can be searched for.
@@ -88,11 +89,12 @@ where
     I: Iterator<Item = Item<'a>> + Clone,
 {
     // The next number in each bucket the items fall in, from the highest id stored there.
-    let buckets: std::collections::BTreeSet<i64> = items.clone().map(|i| bucket(i.kind, i.name)).collect();
+    let mut buckets: Vec<i64> = items.clone().map(|i| bucket(i.kind, i.name)).collect();
     if buckets.is_empty() {
         return Ok(());
     }
-    let list = format!("[{}]", buckets.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+    buckets.sort_unstable();
+    buckets.dedup();
     let mut next: std::collections::HashMap<i64, i64> = crate::sql::query_map(
         store,
         &format!(
@@ -100,12 +102,12 @@ where
                 & {mask}) + 1, 0) FROM json_each(?1)",
             mask = (1i64 << SEQUENCE_BITS) - 1
         ),
-        &params![list],
+        &[json_integers(&buckets)],
         |r| Ok((r.int(0)?, r.int(1)?)),
     )?
     .into_iter()
     .collect();
-    let mut ids = String::from("[");
+    let mut ids = Vec::new();
     let mut rows = crate::sql::Batch::new(store, INSERT);
     for item in items {
         let bucket = bucket(item.kind, item.name);
@@ -115,19 +117,15 @@ where
         }
         let id = item_id(bucket, *sequence);
         *sequence += 1;
-        if ids.len() > 1 {
-            ids.push(',');
-        }
-        ids.push_str(&id.to_string());
+        ids.push(id);
         rows.push(item.row(id))?;
     }
     rows.finish()?;
-    ids.push(']');
     crate::sql::exec(
         store,
         "INSERT INTO search_fts (rowid, name, alias, words, literal_label)
          SELECT id, name, alias, words, literal_label FROM search_items WHERE id IN (SELECT value FROM json_each(?1))",
-        &params![ids],
+        &[json_integers(&ids)],
     )?;
     Ok(())
 }

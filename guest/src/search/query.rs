@@ -10,7 +10,7 @@ use super::{index, words};
 use crate::error::{Error, Result};
 use crate::ports::{Store, Value};
 use crate::read::environment::Scope;
-use crate::sql::{query_map, query_opt};
+use crate::sql::{Row, json_strings, query_map, query_opt};
 use crate::{params, row};
 
 pub use crate::wit::types::{MatchKind, ObjectKind, SearchFilters as Filters, SearchHit as Hit, SearchQuery as Query};
@@ -28,6 +28,25 @@ pub struct Results {
 /// Totals are counted exactly up to this many matches. Counting costs a probe per match, and a
 /// reader needs "more than 200" no more precisely; the page itself never depends on it.
 pub const TOTAL_CAP: u64 = 200;
+
+/// A count of matches as a total: itself up to [`TOTAL_CAP`], else the cap and not exact.
+fn capped(found: u64) -> (u64, bool) {
+    if found > TOTAL_CAP { (TOTAL_CAP, false) } else { (found, true) }
+}
+
+/// A hit from the first five columns of a row: kind, name, alias, owner, label id.
+fn read_hit(r: &Row<'_>, matched: MatchKind) -> Result<Hit> {
+    let kind = r.text(0)?;
+    Ok(Hit {
+        kind: ObjectKind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown object kind {kind:?} in the search index")))?,
+        name: r.text(1)?,
+        entity_set_name: r.opt_text(2)?,
+        entity: r.opt_text(3)?,
+        label_id: r.opt_text(4)?,
+        label: None,
+        matched,
+    })
+}
 
 /// Up to this many name matches, a search ranks every match in one statement; past it, tier by
 /// tier in id order.
@@ -191,7 +210,7 @@ pub fn run(store: &dyn Store, scope: &Scope, q: &Query, language: &str) -> Resul
             "FROM search_fts JOIN search_items si ON si.id = search_fts.rowid
              WHERE search_fts MATCH ?{expression} AND search_fts.rowid BETWEEN ?9 AND ?10 AND {tier} AND {filters}"
         ),
-        Some(_) => format!("FROM search_items si WHERE si.object_id = ?11 AND si.id IN name_matches AND {tier} AND {filters}"),
+        Some(_) => format!("FROM search_items si WHERE si.id IN name_matches AND {tier} AND {filters}"),
     };
     // Label matches that are no name match: found through the texts, so in no useful order.
     let labels = |name_matches: &str| {
@@ -213,20 +232,7 @@ pub fn run(store: &dyn Store, scope: &Scope, q: &Query, language: &str) -> Resul
         let sql = format!("SELECT count(*) FROM (SELECT 1 {source} LIMIT {})", at(1));
         Ok(query_opt(store, &sql, &with(&[Value::from(up_to as i64)]), |r| r.int(0))?.unwrap_or(0) as u64)
     };
-    let hit = |r: crate::sql::Row<'_>, tier: usize| -> Result<Hit> {
-        let kind = r.text(0)?;
-        Ok(Hit {
-            kind: ObjectKind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown object kind {kind:?} in the search index")))?,
-            name: r.text(1)?,
-            entity_set_name: r.opt_text(2)?,
-            entity: r.opt_text(3)?,
-            label_id: r.opt_text(4)?,
-            label: None,
-            matched: TIERS[tier.min(3)],
-        })
-    };
     let order = format!("si.id >> {}, length(si.name), si.name COLLATE NOCASE, si.owner COLLATE NOCASE", index::KIND_SHIFT);
-    let capped = |found: u64| if found > TOTAL_CAP { (TOTAL_CAP, false) } else { (found, true) };
 
     if owner.is_some()
         && let Some(results) = in_one_entity(store, &params, &filters, &ex, q)?
@@ -252,8 +258,7 @@ pub fn run(store: &dyn Store, scope: &Scope, q: &Query, language: &str) -> Resul
         let mut all = 0;
         let hits = query_map(store, &sql, &with(&[Value::from(q.limit), Value::from(q.offset)]), |r| {
             all = r.int(6)? as u64;
-            let tier = r.int(5)? as usize;
-            hit(r, tier)
+            read_hit(&r, TIERS[(r.int(5)? as usize).min(3)])
         })?;
         if hits.is_empty() && q.offset > 0 {
             // The page is past the end; count from the start.
@@ -285,7 +290,7 @@ pub fn run(store: &dyn Store, scope: &Scope, q: &Query, language: &str) -> Resul
             at(2),
             bits = index::SEQUENCE_BITS
         );
-        let page = query_map(store, &sql, &with(&[Value::from(need as i64 - 1), Value::from(need as i64)]), |r| hit(r, tier))?;
+        let page = query_map(store, &sql, &with(&[Value::from(need as i64 - 1), Value::from(need as i64)]), |r| read_hit(&r, TIERS[tier]))?;
         hits.extend(page);
     }
     let (total, total_exact) = if names_total > TOTAL_CAP {
@@ -318,26 +323,10 @@ fn in_one_entity(store: &dyn Store, params: &[Value], filters: &str, ex: &Expres
         store,
         &format!(
             "SELECT si.kind, si.name, si.alias, si.owner, si.label_id, si.words, si.literal_label
-             FROM search_items si WHERE si.object_id = ?11 AND {filters}"
+             FROM search_items si WHERE {filters}"
         ),
         params,
-        |r| {
-            let kind = r.text(0)?;
-            Ok(Item {
-                hit: Hit {
-                    kind: ObjectKind::parse(&kind)
-                        .ok_or_else(|| Error::internal(format!("unknown object kind {kind:?} in the search index")))?,
-                    name: r.text(1)?,
-                    entity_set_name: r.opt_text(2)?,
-                    entity: r.opt_text(3)?,
-                    label_id: r.opt_text(4)?,
-                    label: None,
-                    matched: MatchKind::Label,
-                },
-                words: r.text(5)?,
-                literal: r.opt_text(6)?,
-            })
-        },
+        |r| Ok(Item { hit: read_hit(&r, MatchKind::Label)?, words: r.text(5)?, literal: r.opt_text(6)? }),
     )?;
     let ascii = |s: &Option<String>| s.as_deref().is_none_or(str::is_ascii);
     if !items.iter().all(|i| i.hit.name.is_ascii() && ascii(&i.hit.entity_set_name) && ascii(&i.literal)) {
@@ -377,13 +366,12 @@ fn in_one_entity(store: &dyn Store, params: &[Value], filters: &str, ex: &Expres
     // Label texts of the rest, in the language searched.
     let ids: Vec<&str> = unmatched.iter().filter_map(|h| h.label_id.as_deref()).collect();
     if !ids.is_empty() {
-        let ids = serde_json::to_string(&ids).map_err(|e| Error::internal(format!("label ids as JSON: {e}")))?;
         let matching: std::collections::BTreeSet<String> = query_map(
             store,
             "SELECT l.label_id FROM label_fts JOIN labels l ON l.id = label_fts.rowid
              JOIN snapshot_labels sl ON sl.label_row = l.id AND sl.snapshot_id = ?1
              WHERE label_fts MATCH ?2 AND l.language = ?3 AND l.missing = 0 AND l.label_id IN (SELECT value FROM json_each(?4))",
-            &[params[SNAPSHOT - 1].clone(), params[3].clone(), params[4].clone(), Value::from(ids)],
+            &[params[SNAPSHOT - 1].clone(), params[3].clone(), params[4].clone(), json_strings(&ids)?],
             |r| r.text(0),
         )?
         .into_iter()
@@ -403,7 +391,7 @@ fn in_one_entity(store: &dyn Store, params: &[Value], filters: &str, ex: &Expres
     let found = ranked.len() as u64;
     let hits =
         ranked.into_iter().skip(q.offset as usize).take(q.limit as usize).map(|(tier, h)| Hit { matched: TIERS[tier], ..h }).collect();
-    let (total, total_exact) = if found > TOTAL_CAP { (TOTAL_CAP, false) } else { (found, true) };
+    let (total, total_exact) = capped(found);
     Ok(Some(Results { total, total_exact, hits }))
 }
 
