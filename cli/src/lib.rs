@@ -11,6 +11,7 @@ mod mcp;
 mod output;
 mod profiles;
 mod progress;
+mod publish;
 mod read;
 mod simulate;
 mod sync;
@@ -76,6 +77,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     concurrency: Option<u32>,
 
+    /// The team's shared store of published versions: `sync` pulls a version from it before asking
+    /// the environment, `publish` writes to it [default: the profile's `shared`]. az://CONTAINER/PREFIX
+    /// (account and credentials: AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with
+    /// AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_ACCOUNT_KEY or the sign-in), s3://BUCKET/PREFIX (AWS_*
+    /// variables), or file:///PATH.
+    #[arg(long, global = true, value_name = "URL")]
+    shared: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +108,8 @@ enum Command {
     Gc(sync::GcArgs),
     /// Remove an environment and its recorded syncs from the cache (gc then frees what only it used).
     Forget(sync::ForgetArgs),
+    /// Upload cached versions to the team's shared store (--shared), for other caches to pull.
+    Publish(publish::Args),
     /// What changed in the metadata between two environments or cached versions (from the cache alone).
     Diff(diff::Args),
     /// Show a data entity or public entity (by name or entity set name), with its counterpart.
@@ -141,6 +152,7 @@ impl Command {
             Command::History(_) => "history",
             Command::Gc(_) => "gc",
             Command::Forget(_) => "forget",
+            Command::Publish(_) => "publish",
             Command::Diff(_) => "diff",
             Command::Entity(_) => "entity",
             Command::Enum(_) => "enum",
@@ -173,7 +185,7 @@ impl Command {
             Command::Label(a) => a.named(),
             Command::Search(a) => a.named(),
             Command::Stats(a) => a.named(),
-            Command::Gc(_) | Command::Envs | Command::Mcp(_) | Command::Import(_) => Vec::new(),
+            Command::Gc(_) | Command::Publish(_) | Command::Envs | Command::Mcp(_) | Command::Import(_) => Vec::new(),
             Command::Simulate(_) | Command::Demo(_) | Command::ExportComponent(_) | Command::Profiles { .. } => return None,
         })
     }
@@ -265,7 +277,11 @@ async fn run(mut cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         profile: None,
         config: None,
         ca_file: cli.ca_file.clone(),
+        shared: cli.shared.clone(),
     };
+    if let Some(url) = &ctx.shared {
+        d365meta_config::check_shared_url(url).map_err(|e| invalid_input(format!("--shared {}", e.message)))?;
+    }
     if let Some(named) = cli.command.named() {
         let config = d365meta_config::ConfigFile::load(&ctx.config_path).map_err(|e| invalid_input(e.message))?;
         ctx.profile = resolve(&config, cli.profile.as_deref(), named)?;
@@ -279,6 +295,7 @@ async fn run(mut cli: Cli, cancel: CancelToken) -> anyhow::Result<()> {
         Command::History(args) => sync::history(&ctx, args).await,
         Command::Gc(args) => sync::gc(&ctx, args).await,
         Command::Forget(args) => sync::forget(&ctx, args).await,
+        Command::Publish(args) => publish::run(&ctx, args).await,
         Command::Diff(args) => diff::run(&ctx, args).await,
         Command::Entity(args) => read::entity(&ctx, args).await,
         Command::Enum(args) => read::enumeration(&ctx, args).await,
@@ -405,6 +422,8 @@ pub(crate) struct Context {
     /// The configuration file, read once for a command that may name profiles.
     config: Option<d365meta_config::ConfigFile>,
     ca_file: Option<PathBuf>,
+    /// `--shared`.
+    shared: Option<String>,
 }
 
 impl Context {
@@ -457,6 +476,11 @@ impl Context {
             options.http.max_concurrency = n as usize;
         }
         options.http.ca_file = self.ca_file.clone().or_else(|| profile.and_then(|p| p.ca_file.clone()));
+        if let Some(url) = self.shared.clone().or_else(|| profile.and_then(|p| p.shared.clone())) {
+            let mut shared = d365meta::shared::SharedOptions::new(url);
+            shared.azure = d365meta::shared::AzureStorageCredentials::from_env();
+            options.shared = Some(shared);
+        }
         options
     }
 

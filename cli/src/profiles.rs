@@ -71,6 +71,10 @@ pub struct AddArgs {
     /// Extra certificate authorities to trust (PEM), for a TLS-inspecting proxy.
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
+    /// The team's shared store of published versions (az://container/prefix, s3://bucket/prefix,
+    /// file:///path).
+    #[arg(long, value_name = "URL")]
+    shared: Option<String>,
     #[arg(long)]
     description: Option<String>,
     /// Make it the default profile.
@@ -124,6 +128,7 @@ pub fn profile_json(p: &Profile, default: bool) -> Json {
         "cache": p.cache,
         "concurrency": p.concurrency,
         "ca_file": p.ca_file,
+        "shared": p.shared,
         "description": p.description,
     })
 }
@@ -185,6 +190,9 @@ pub async fn run(ctx: &Context, action: Action) -> anyhow::Result<()> {
                 }
                 if let Some(c) = &p.ca_file {
                     fields.push(("CA file", c.display().to_string()));
+                }
+                if let Some(url) = &p.shared {
+                    fields.push(("Shared store", url.clone()));
                 }
                 if let Some(d) = &p.description {
                     fields.push(("Description", d.clone()));
@@ -254,6 +262,7 @@ fn profile_from(name: String, a: &AddArgs) -> anyhow::Result<Profile> {
     put("cache", path(&a.cache_file));
     put("concurrency", a.concurrency.map(|n| toml::Value::Integer(n.into())));
     put("ca_file", path(&a.ca_file));
+    put("shared", text(&a.shared));
     put("description", text(&a.description));
     d365meta_config::profile_from_table(&name, t).map_err(invalid)
 }

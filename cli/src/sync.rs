@@ -127,6 +127,19 @@ fn print_report(r: &SyncReport) {
     if !r.shared_with.is_empty() {
         fields.push(("Shared with", r.shared_with.join(", ")));
     }
+    if let Some(p) = &r.pulled {
+        fields.push((
+            "Pulled",
+            format!(
+                "{} packs ({}) from {}: {} objects and {} labels stored anew",
+                p.packs,
+                human_bytes(p.bytes),
+                p.location,
+                p.objects,
+                p.labels
+            ),
+        ));
+    }
     fields.push(("Requests", format!("{} ({}) in {:.1} s", r.requests, human_bytes(r.bytes), r.duration_ms as f64 / 1000.0)));
     print_fields(&fields);
     for w in &r.warnings {

@@ -11,8 +11,8 @@ use crate::read::{entities, suggest};
 use crate::url::normalize_base_url;
 use crate::version;
 use crate::wit::types::{
-    ActionLookup, EntityLookup, EnumerationLookup, ForgetReport, GcOptions, GcReport, LabelLookup, ReadOptions, SchemaStatus, SearchQuery,
-    SearchResults, Stats, SyncOptions, SyncReport, SyncRun, VersionReport,
+    ActionLookup, EntityLookup, EnumerationLookup, ForgetReport, GcOptions, GcReport, LabelLookup, PublishOptions, PublishReport,
+    ReadOptions, SchemaStatus, SearchQuery, SearchResults, Stats, SyncOptions, SyncReport, SyncRun, VersionReport,
 };
 
 /// Opens the schema (applying migrations).
@@ -43,9 +43,14 @@ pub fn detect_version(ctx: &Ctx<'_>) -> Result<VersionReport> {
     })
 }
 
-/// Syncs the environment `ctx.http` reaches.
-pub fn sync(ctx: &Ctx<'_>, options: &SyncOptions) -> Result<SyncReport> {
-    crate::sync::sync(ctx, options)
+/// Syncs the environment `ctx.http` reaches, pulling from `shared` what it has published.
+pub fn sync(ctx: &Ctx<'_>, shared: Option<&dyn crate::ports::Shared>, options: &SyncOptions) -> Result<SyncReport> {
+    crate::sync::sync(ctx, shared, options)
+}
+
+/// Uploads what the shared store lacks of cached versions.
+pub fn publish(ctx: &Ctx<'_>, shared: &dyn crate::ports::Shared, options: &PublishOptions) -> Result<PublishReport> {
+    crate::publish::publish(ctx, shared, options)
 }
 
 /// Recorded syncs, newest first; for an environment the cache does not know, an error.

@@ -5,6 +5,7 @@ use crate::api;
 use crate::ports::{self, Ctx};
 use crate::wit::exports_cache::Guest;
 use crate::wit::http::{Environment, PendingBatch};
+use crate::wit::shared::SharedStore;
 use crate::wit::types::*;
 use crate::wit::{host, store};
 use std::sync::{Once, OnceLock};
@@ -83,8 +84,13 @@ impl Guest for Component {
         offline(|ctx| crate::catalog::version_details(ctx.store, modules_hash.as_deref(), options.base_url.as_deref()))
     }
 
-    fn sync(environment: &Environment, options: SyncOptions) -> Result<SyncReport, Error> {
-        with(environment, |ctx| api::sync(ctx, &options))
+    fn sync(environment: &Environment, shared: Option<&SharedStore>, options: SyncOptions) -> Result<SyncReport, Error> {
+        let shared = shared.map(WitShared);
+        with(environment, |ctx| api::sync(ctx, shared.as_ref().map(|s| s as &dyn ports::Shared), &options))
+    }
+
+    fn publish(shared: &SharedStore, options: PublishOptions) -> Result<PublishReport, Error> {
+        offline(|ctx| api::publish(ctx, &WitShared(shared), &options))
     }
 
     fn history(options: ReadOptions, limit: u32) -> Result<Vec<SyncRun>, Error> {
@@ -135,6 +141,27 @@ impl ports::Http for EnvironmentHttp<'_> {
     }
     fn start(&self, requests: &[ports::HttpRequest]) -> Box<dyn ports::PendingBatch + '_> {
         Box::new(WitBatch(self.0.start(requests)))
+    }
+}
+
+/// The shared store the host lent to one export call.
+struct WitShared<'a>(&'a SharedStore);
+
+impl ports::Shared for WitShared<'_> {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<ports::Listed>, ports::SharedError> {
+        self.0.list(prefix)
+    }
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, ports::SharedError> {
+        self.0.get(name)
+    }
+    fn get_many(&self, names: &[String]) -> Vec<Result<Option<Vec<u8>>, ports::SharedError>> {
+        self.0.get_many(names)
+    }
+    fn put_new(&self, name: &str, body: &[u8]) -> Result<bool, ports::SharedError> {
+        self.0.put_new(name, body)
     }
 }
 

@@ -7,6 +7,7 @@ use crate::error::{Error, ErrorKind};
 
 pub use crate::wit::host::{Level, ProgressEvent as Progress};
 pub use crate::wit::http::{Error as HttpError, Header, Method, Request as HttpRequest, Response as HttpResponse};
+pub use crate::wit::shared::{Error as SharedError, Listed};
 pub use crate::wit::store::{Error as StoreError, ErrorCode as StoreErrorCode, Rows, TransactionMode as TxMode, Value};
 pub use crate::wit::types::Phase;
 
@@ -166,6 +167,34 @@ impl Http for NoNetwork {
     fn start(&self, requests: &[HttpRequest]) -> Box<dyn PendingBatch + '_> {
         Box::new(Answered(requests.iter().enumerate().map(|(i, r)| (i, self.send(r))).collect()))
     }
+}
+
+impl SharedError {
+    /// Turns a failure of the shared store at `location` into the core's error, naming what was done.
+    pub fn into_error(self, location: &str, what: &str) -> Error {
+        match self {
+            SharedError::Denied(m) => {
+                Error::new(ErrorKind::Denied, format!("shared store {location}: {what}: refused by the host's policy ({m})"))
+            }
+            SharedError::Unavailable(m) => Error::new(ErrorKind::Network, format!("shared store {location}: {what}: unavailable ({m})")),
+            SharedError::TooLarge(m) => Error::new(ErrorKind::Service, format!("shared store {location}: {what}: too large ({m})")),
+            SharedError::Cancelled => Error::cancelled(),
+            SharedError::Other(m) => Error::new(ErrorKind::Service, format!("shared store {location}: {what}: {m}")),
+        }
+    }
+}
+
+/// The shared store of published versions the host lends a sync or a publish: objects by name
+/// under its root, moved by the host (see `wit/shared.wit`).
+pub trait Shared {
+    /// Where the store is, for messages.
+    fn location(&self) -> String;
+    fn list(&self, prefix: &str) -> Result<Vec<Listed>, SharedError>;
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, SharedError>;
+    /// Several objects, fetched concurrently, answered in the order asked.
+    fn get_many(&self, names: &[String]) -> Vec<Result<Option<Vec<u8>>, SharedError>>;
+    /// Writes `name` only if it does not exist: `false` when it did (and is left as it was).
+    fn put_new(&self, name: &str, body: &[u8]) -> Result<bool, SharedError>;
 }
 
 pub trait Services {

@@ -32,6 +32,12 @@ impl FakeHttp {
         self.routes.borrow_mut().push((url_suffix.to_owned(), Err(error)));
         self
     }
+    /// Forgets every route and recorded request: the environment now runs something else.
+    pub fn reset(&self) {
+        self.routes.borrow_mut().clear();
+        self.once.borrow_mut().clear();
+        self.log.borrow_mut().clear();
+    }
     pub fn requests(&self) -> Vec<String> {
         self.log.borrow().clone()
     }
@@ -116,5 +122,42 @@ impl World {
     }
     pub fn ctx(&self) -> Ctx<'_> {
         Ctx { http: &self.http, store: &self.store, host: &self.host }
+    }
+}
+
+/// A shared store in memory: objects by name, and every name asked for.
+#[derive(Default)]
+pub struct MemoryShared {
+    pub objects: RefCell<std::collections::BTreeMap<String, Vec<u8>>>,
+    pub gets: RefCell<Vec<String>>,
+}
+
+impl Shared for MemoryShared {
+    fn location(&self) -> String {
+        "memory://shared".to_owned()
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<Listed>, SharedError> {
+        Ok(self
+            .objects
+            .borrow()
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(name, bytes)| Listed { name: name.clone(), size: bytes.len() as u64 })
+            .collect())
+    }
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, SharedError> {
+        self.gets.borrow_mut().push(name.to_owned());
+        Ok(self.objects.borrow().get(name).cloned())
+    }
+    fn get_many(&self, names: &[String]) -> Vec<Result<Option<Vec<u8>>, SharedError>> {
+        names.iter().map(|n| self.get(n)).collect()
+    }
+    fn put_new(&self, name: &str, body: &[u8]) -> Result<bool, SharedError> {
+        let mut objects = self.objects.borrow_mut();
+        if objects.contains_key(name) {
+            return Ok(false);
+        }
+        objects.insert(name.to_owned(), body.to_vec());
+        Ok(true)
     }
 }

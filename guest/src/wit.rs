@@ -8,11 +8,11 @@
 wit_bindgen::generate!({
     world: "core",
     path: "../wit",
-    // Content hashes serialise objects; sync compares them.
-    additional_derives: [serde::Serialize, PartialEq],
+    // Content hashes serialise objects; sync compares them; pulled packs deserialise them.
+    additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
     pub_export_macro: true,
 });
 
 pub use d365meta::cache::types;
-pub use d365meta::cache::{host, http, store};
+pub use d365meta::cache::{host, http, shared, store};
 pub use exports::d365meta::cache::cache as exports_cache;

@@ -103,7 +103,8 @@ pub struct Authenticator {
     /// Built at the first token, with the client that reaches the service; dropped after a 401 so
     /// that the next one is new (the SDK would hand out the rejected token again from its cache).
     credential: Mutex<Option<Arc<dyn TokenCredential>>>,
-    tokens: Mutex<HashMap<Origin, (String, Instant)>>,
+    /// By scope: an environment's, or Azure Storage's for a shared store.
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
     /// The sign-in authority; `None`: `AZURE_AUTHORITY_HOST`, else the public cloud's. HTTPS only.
     authority_host: Option<String>,
 }
@@ -151,12 +152,21 @@ impl Authenticator {
         if !self.applies_to(origin)? {
             return Ok(None);
         }
+        self.token(client, &scope_for(origin), retry, cancel).await.map(Some)
+    }
+
+    /// A token for `scope` from the configured sign-in, whatever the mode: what a shared store in
+    /// Azure Blob Storage signs in with (`https://storage.azure.com/.default`).
+    pub async fn token(&self, client: &reqwest::Client, scope: &str, retry: &HttpOptions, cancel: &CancelToken) -> Result<String, String> {
+        if matches!(self.sign_in, SignIn::None) {
+            return Err(format!("a token for {scope} is needed but no sign-in is configured"));
+        }
         // One sign-in at a time: concurrent requests wait for the token the first one obtains.
         let mut tokens = self.tokens.lock().await;
-        if let Some((token, refresh_at)) = tokens.get(origin)
+        if let Some((token, refresh_at)) = tokens.get(scope)
             && Instant::now() < *refresh_at
         {
-            return Ok(Some(token.clone()));
+            return Ok(token.clone());
         }
         let credential = {
             let mut slot = self.credential.lock().await;
@@ -167,8 +177,7 @@ impl Authenticator {
                     .clone(),
             }
         };
-        let scope = scope_for(origin);
-        let scopes = [scope.as_str()];
+        let scopes = [scope];
         let fetched_at = Instant::now();
         let token = tokio::select! {
             token = credential.get_token(&scopes, None) => token,
@@ -177,8 +186,8 @@ impl Authenticator {
         .map_err(|e| format!("signing in ({}) for {scope} failed: {}", self.sign_in.name(), first_lines(&e.to_string())))?;
         let lifetime = Duration::try_from(token.expires_on - azure_core::time::OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO);
         let secret = token.token.secret().to_owned();
-        tokens.insert(origin.clone(), (secret.clone(), fetched_at + lifetime - refresh_margin(lifetime)));
-        Ok(Some(secret))
+        tokens.insert(scope.to_owned(), (secret.clone(), fetched_at + lifetime - refresh_margin(lifetime)));
+        Ok(secret)
     }
 
     /// Forgets `token` of `origin` after the service refused it, and the credential with it, so
@@ -186,8 +195,9 @@ impl Authenticator {
     /// too; only the first refusal counts, so they share the one new token.
     pub async fn refused(&self, origin: &Origin, token: &str) {
         let mut tokens = self.tokens.lock().await;
-        if tokens.get(origin).is_some_and(|(current, _)| current == token) {
-            tokens.remove(origin);
+        let scope = scope_for(origin);
+        if tokens.get(&scope).is_some_and(|(current, _)| current == token) {
+            tokens.remove(&scope);
             *self.credential.lock().await = None;
         }
     }

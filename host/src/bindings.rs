@@ -21,11 +21,12 @@ wasmtime::component::bindgen!({
         "d365meta:cache/store.lease": crate::imports::store::LeaseHandle,
         "d365meta:cache/http.pending-batch": crate::imports::http::PendingBatch,
         "d365meta:cache/http.environment": crate::imports::http::EnvironmentHandle,
+        "d365meta:cache/shared.shared-store": crate::shared::SharedStore,
     },
     additional_derives: [d365meta_wit_serialize::WitSerialize],
 });
 
-pub use self::d365meta::cache::{host as host_api, http as http_api, store as store_api, types};
+pub use self::d365meta::cache::{host as host_api, http as http_api, shared as shared_api, store as store_api, types};
 pub use self::exports::d365meta::cache::cache as cache_api;
 
 /// The name WIT gives a case of an enum (`entities-only`, `public-entity`), for text output.

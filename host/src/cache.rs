@@ -12,6 +12,7 @@ use crate::imports::http::EnvironmentHandle;
 use crate::imports::http::{HttpOptions, HttpTotals, Network};
 use crate::imports::store::{Access, Claim, DEFAULT_BUSY_TIMEOUT, Database};
 use crate::runtime::{Runtime, State, entering_guest};
+use crate::shared::{SharedOptions, SharedStore};
 use anyhow::Context as _;
 use std::fmt;
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ pub struct CacheOptions {
     pub auth: Arc<Authenticator>,
     pub cancel: CancelToken,
     pub progress: Option<ProgressSink>,
+    /// The shared store a sync pulls from and `publish` writes to.
+    pub shared: Option<SharedOptions>,
 }
 
 impl CacheOptions {
@@ -66,6 +69,7 @@ impl CacheOptions {
             auth: Arc::new(Authenticator::none()),
             cancel: CancelToken::new(),
             progress: None,
+            shared: None,
         }
     }
 }
@@ -99,6 +103,8 @@ fn open_error(e: d365meta_sqlite::Error) -> anyhow::Error {
 pub struct Cache {
     store: Store<State>,
     core: Core,
+    /// What a sync or a publish opens the shared store with.
+    shared: Option<(SharedOptions, Arc<Authenticator>, HttpOptions, CancelToken)>,
     /// Set once the component trapped: its instance must not be entered again.
     broken: Option<String>,
     schema: SchemaStatus,
@@ -123,6 +129,7 @@ impl Cache {
                 (Database::open_claimed(&options.database, options.busy_timeout, Access::ReadOnly, &CACHE_CLAIM).map_err(open_error)?, None)
             }
         };
+        let shared = options.shared.clone().map(|s| (s, options.auth.clone(), options.http.clone(), options.cancel.clone()));
         let network = Network::new(options.http, options.auth.clone(), options.cancel.clone())
             .map_err(|message| CoreError { kind: ErrorKind::InvalidInput, message })?;
         let services = Services::new(options.cancel, options.progress);
@@ -131,7 +138,7 @@ impl Cache {
             state = state.with_reader(reader);
         }
         let (store, core) = runtime.instantiate(state).await?;
-        let mut cache = Cache { store, core, broken: None, schema: SchemaStatus { version: 0, latest: 0, applied: vec![] } };
+        let mut cache = Cache { store, core, shared, broken: None, schema: SchemaStatus { version: 0, latest: 0, applied: vec![] } };
         let schema = cache.call(|core, store| Box::pin(async move { core.d365meta_cache_cache().call_open(store).await })).await?;
         cache.schema = schema;
         Ok(cache)
@@ -201,12 +208,69 @@ impl Cache {
             .await
     }
 
-    /// Syncs the environment at `base_url`.
+    /// The shared store, opened for one call; `None` when none is configured. A store that cannot
+    /// be opened (a directory that does not exist, no credentials) fails a publish; a sync goes on
+    /// without it, with a warning in its report.
+    fn open_shared(&self, create: bool) -> Option<Result<SharedStore, String>> {
+        let (options, auth, http, cancel) = self.shared.as_ref()?;
+        Some(SharedStore::open(options, auth.clone(), http, cancel.clone(), create))
+    }
+
+    /// Where the configured shared store is, if one is.
+    pub fn shared_location(&self) -> Option<String> {
+        self.shared.as_ref().map(|(o, ..)| o.url.split('?').next().unwrap_or(&o.url).to_owned())
+    }
+
+    /// Syncs the environment at `base_url`, pulling from the shared store when one is configured
+    /// and has the version.
     pub async fn sync(&mut self, base_url: &str, options: SyncOptions) -> anyhow::Result<SyncReport> {
-        self.with_environment(base_url, |core, store, env| {
-            Box::pin(async move { core.d365meta_cache_cache().call_sync(store, env, &options).await })
-        })
-        .await
+        let mut unopened = None;
+        let shared = match self.open_shared(false) {
+            Some(Ok(store)) => Some(self.store.data_mut().table.push(store)?),
+            Some(Err(message)) => {
+                tracing::warn!("{message}; syncing from the environment alone");
+                unopened = Some(message);
+                None
+            }
+            None => None,
+        };
+        let borrowed = shared.as_ref().map(|h| Resource::<SharedStore>::new_borrow(h.rep()));
+        let result = self
+            .with_environment(base_url, move |core, store, env| {
+                Box::pin(async move { core.d365meta_cache_cache().call_sync(store, env, borrowed, &options).await })
+            })
+            .await;
+        if let Some(handle) = shared {
+            self.store.data_mut().table.delete(handle)?;
+        }
+        let mut report = result?;
+        if let Some(message) = unopened {
+            report.warnings.push(format!("{message}; fetched from the environment instead"));
+        }
+        Ok(report)
+    }
+
+    /// Uploads what the shared store lacks of the given cached versions (all complete ones when
+    /// `options.versions` is empty).
+    pub async fn publish(&mut self, options: PublishOptions) -> anyhow::Result<PublishReport> {
+        let store = match self.open_shared(true) {
+            Some(Ok(store)) => store,
+            Some(Err(message)) => return Err(CoreError { kind: ErrorKind::InvalidInput, message }.into()),
+            None => {
+                return Err(CoreError {
+                    kind: ErrorKind::InvalidInput,
+                    message: "no shared store is configured: give --shared URL or a profile's `shared`".to_owned(),
+                }
+                .into());
+            }
+        };
+        let handle = self.store.data_mut().table.push(store)?;
+        let borrowed = Resource::<SharedStore>::new_borrow(handle.rep());
+        let result = self
+            .call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_publish(store, borrowed, &options).await }))
+            .await;
+        self.store.data_mut().table.delete(handle)?;
+        result
     }
 
     /// Syncs the environment `base_url` from a recording of it instead of the environment itself:
@@ -227,7 +291,7 @@ impl Cache {
         let handle = self.store.data_mut().table.push(environment)?;
         let borrowed = Resource::new_borrow(handle.rep());
         let result = self
-            .call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_sync(store, borrowed, &options).await }))
+            .call(move |core, store| Box::pin(async move { core.d365meta_cache_cache().call_sync(store, borrowed, None, &options).await }))
             .await;
         self.store.data_mut().table.delete(handle)?;
         result

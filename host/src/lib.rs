@@ -20,6 +20,7 @@ pub mod imports;
 pub mod paths;
 pub mod policy;
 pub mod runtime;
+pub mod shared;
 
 pub use cache::{Cache, CacheOptions, CoreError};
 pub use runtime::{Runtime, RuntimeConfig};

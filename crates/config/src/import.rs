@@ -133,6 +133,7 @@ fn profile(name: &str, fields: &Yaml, cache_dirs: &mut Vec<PathBuf>) -> Result<I
             cache: None,
             concurrency: None,
             ca_file: None,
+            shared: None,
             description: text("description"),
         },
         notes,

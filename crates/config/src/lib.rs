@@ -24,7 +24,7 @@ mod import;
 mod profile;
 
 pub use import::{ImportReport, Imported, d365fo_client_config_path, import_d365fo_client};
-pub use profile::{Profile, Secret, SignIn, Value, check_base_url, check_name};
+pub use profile::{Profile, Secret, SignIn, Value, check_base_url, check_name, check_shared_url};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -113,6 +113,9 @@ pub struct Profile {
     pub concurrency: Option<u32>,
     /// Extra certificate authorities (PEM) to trust, for a TLS-inspecting proxy.
     pub ca_file: Option<PathBuf>,
+    /// The shared store a sync pulls versions from and `publish` writes them to
+    /// (`az://container/prefix`, `s3://bucket/prefix`, `file:///path`).
+    pub shared: Option<String>,
     pub description: Option<String>,
 }
 
@@ -134,6 +137,7 @@ pub(crate) struct RawProfile {
     pub cache: Option<PathBuf>,
     pub concurrency: Option<u32>,
     pub ca_file: Option<PathBuf>,
+    pub shared: Option<String>,
     pub description: Option<String>,
 }
 
@@ -167,6 +171,27 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
         return Err("the URL contains spaces".to_owned());
     }
     Ok(())
+}
+
+/// Whether `url` may name a shared store: `az://`, `azure://`, `https://` (an Azure account),
+/// `s3://` or `file:///` with an absolute path, and no credentials in it but a SAS query.
+pub fn check_shared_url(url: &str) -> Result<(), Error> {
+    let bad = |why: &str| Err(Error::new(format!("{url:?}: {why}")));
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return bad("expected a URL such as az://container/prefix, s3://bucket/prefix or file:///path");
+    };
+    if url.chars().any(char::is_whitespace) {
+        return bad("the URL contains spaces");
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "az" | "azure" | "abfs" | "abfss" | "s3" | "s3a" | "http" | "https" if rest.split('/').next().is_some_and(|h| !h.is_empty()) => {
+            Ok(())
+        }
+        "file" if rest.starts_with('/') => Ok(()),
+        "file" => bad("a file URL needs an absolute path: file:///path"),
+        "az" | "azure" | "abfs" | "abfss" | "s3" | "s3a" | "http" | "https" => bad("the URL names no container or bucket"),
+        other => bad(&format!("unknown scheme {other}: expected az, s3 or file")),
+    }
 }
 
 impl RawProfile {
@@ -241,6 +266,9 @@ impl RawProfile {
         if self.concurrency == Some(0) {
             return Err(bad("concurrency must be at least 1".to_owned()));
         }
+        if let Some(url) = &self.shared {
+            crate::check_shared_url(url).map_err(|e| bad(format!("shared: {}", e.message)))?;
+        }
         Ok(Profile {
             name: name.to_owned(),
             base_url,
@@ -249,6 +277,7 @@ impl RawProfile {
             cache: self.cache,
             concurrency: self.concurrency,
             ca_file: self.ca_file,
+            shared: self.shared,
             description: self.description,
         })
     }
@@ -289,6 +318,9 @@ impl Profile {
         }
         if let Some(p) = &self.ca_file {
             t["ca_file"] = value(p.display().to_string());
+        }
+        if let Some(url) = &self.shared {
+            t["shared"] = value(url);
         }
         if let Some(d) = &self.description {
             t["description"] = value(d);

@@ -102,6 +102,7 @@ fn changes_are_written_back_keeping_comments_and_no_secret() {
         cache: None,
         concurrency: None,
         ca_file: Some("/etc/ssl/corp.pem".into()),
+        shared: Some("az://team/d365".into()),
         description: None,
     };
     config.add(uat.clone(), false).unwrap();

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod history;
 pub mod labels;
 pub mod plan;
+pub mod pull;
 pub mod snapshot;
 pub mod write;
 
@@ -16,7 +17,7 @@ use crate::catalog;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metadata::{Kind, parse};
 use crate::params;
-use crate::ports::{Ctx, Phase, Progress, TxMode};
+use crate::ports::{Ctx, Phase, Progress, Shared, TxMode};
 use crate::sql::{exec, in_transaction};
 use crate::url::normalize_base_url;
 use crate::version;
@@ -53,8 +54,8 @@ pub fn entity_phase(kind: Kind) -> Phase {
     }
 }
 
-/// Syncs the environment `ctx.http` reaches.
-pub fn sync(ctx: &Ctx<'_>, options: &SyncOptions) -> Result<SyncReport> {
+/// Syncs the environment `ctx.http` reaches, pulling the version from `shared` when it has it.
+pub fn sync(ctx: &Ctx<'_>, shared: Option<&dyn Shared>, options: &SyncOptions) -> Result<SyncReport> {
     let base_url = normalize_base_url(&ctx.http.base_url())?;
     let normalize = |list: &[String]| -> Result<BTreeSet<String>> {
         list.iter().map(|l| normalize_language(l).map_err(Error::invalid_input)).collect()
@@ -86,7 +87,7 @@ pub fn sync(ctx: &Ctx<'_>, options: &SyncOptions) -> Result<SyncReport> {
     let run_id = history::start(ctx.store, &base_url, options.strategy, &language_list, started)?;
     let mut meter = Meter::default();
     let mut done = Progressed { phases: vec![], warnings: vec![], record: Finished::new(run_id) };
-    let result = run(ctx, &base_url, options, &languages, &drop, &mut meter, &mut done);
+    let result = run(ctx, shared, &base_url, options, &languages, &drop, &mut meter, &mut done);
     let mut record = done.record;
     record.finished_ms = ctx.host.now_ms();
     record.requests = meter.requests;
@@ -125,6 +126,7 @@ pub fn sync(ctx: &Ctx<'_>, options: &SyncOptions) -> Result<SyncReport> {
         bytes: meter.bytes,
         duration_ms: (ctx.host.now_ms() - started).max(0) as u64,
         warnings: done.warnings,
+        pulled: outcome.pulled,
     })
 }
 
@@ -135,10 +137,13 @@ struct RunOutcome {
     plan: SyncPlan,
     snapshot_id: Option<i64>,
     counts: Option<crate::wit::types::SnapshotCounts>,
+    pulled: Option<crate::wit::types::PullReport>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     ctx: &Ctx<'_>,
+    shared: Option<&dyn Shared>,
     base_url: &str,
     options: &SyncOptions,
     languages: &BTreeSet<String>,
@@ -152,7 +157,7 @@ fn run(
     meter.bytes += detected.bytes;
     let recorded = catalog::record(ctx.store, &detected, ctx.host.now_ms())?;
     ctx.host.progress(&Progress { phase: Phase::Detect, done: 1, total: Some(1), bytes: None });
-    let plan = plan::make(
+    let mut plan = plan::make(
         ctx.store,
         &plan::Inputs {
             environment_id: recorded.environment_id,
@@ -163,14 +168,44 @@ fn run(
             modules: &detected.modules.modules,
         },
     )?;
-    history::planned(ctx.store, done.record.id, &detected.modules_hash, plan.planned, &plan.reason, &plan.coverage.languages_text())?;
     done.warnings.extend(detected.warnings.iter().cloned());
+    // A sync that would fetch the entities asks the shared store first.
+    let mut pull: Option<(pull::Found, SyncPlan)> = None;
+    if let Some(shared) = shared.filter(|_| options.strategy == plan::Strategy::Auto && plan.fetch_entities) {
+        match pull::find(shared, &detected.modules_hash, &plan.coverage) {
+            Ok(Some(found)) => {
+                let reason = format!(
+                    "the shared store {} has this version with {} ({}); only what this cache lacks is downloaded",
+                    shared.location(),
+                    plan.coverage.describe(),
+                    found.name
+                );
+                let mut pulled = SyncPlan::new(Planned::Pull, reason, plan.coverage.clone());
+                pulled.languages =
+                    plan.languages.iter().map(|l| plan::LanguagePlan { language: l.language.clone(), carry_from: None }).collect();
+                pull = Some((found, std::mem::replace(&mut plan, pulled)));
+            }
+            Ok(None) => ctx.host.log(
+                crate::ports::Level::Info,
+                &format!(
+                    "the shared store {} does not have version {} with {}",
+                    shared.location(),
+                    detected.modules_hash,
+                    plan.coverage.describe()
+                ),
+            ),
+            Err(e) if e.kind == ErrorKind::Cancelled => return Err(e),
+            Err(e) => done.warnings.push(format!("{e}; fetching from the environment instead")),
+        }
+    }
+    history::planned(ctx.store, done.record.id, &detected.modules_hash, plan.planned, &plan.reason, &plan.coverage.languages_text())?;
     let mut outcome = RunOutcome {
         modules_hash: detected.modules_hash.clone(),
         new_version: recorded.new_version,
         plan,
         snapshot_id: None,
         counts: None,
+        pulled: None,
     };
     if options.dry_run {
         if let Some(target) = &outcome.plan.target {
@@ -187,11 +222,63 @@ fn run(
             })?;
             target.id
         }
+        (Planned::Pull, _) => {
+            let (found, fallback) = pull.take().ok_or_else(|| Error::internal("a pull was planned without a manifest"))?;
+            let shared = shared.ok_or_else(|| Error::internal("a pull was planned without a shared store"))?;
+            match pull_version(ctx, shared, &found, &detected, recorded.version_id, recorded.environment_id, &outcome.plan) {
+                Ok((snapshot_id, report)) => {
+                    outcome.pulled = Some(report);
+                    snapshot_id
+                }
+                Err(e) if matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Conflict) => return Err(e),
+                Err(e) => {
+                    done.warnings.push(format!("{e}; fetching from the environment instead"));
+                    outcome.plan = fallback;
+                    history::planned(
+                        ctx.store,
+                        done.record.id,
+                        &detected.modules_hash,
+                        outcome.plan.planned,
+                        &outcome.plan.reason,
+                        &outcome.plan.coverage.languages_text(),
+                    )?;
+                    build(ctx, &detected, recorded.version_id, recorded.environment_id, &outcome.plan, meter, done)?
+                }
+            }
+        }
         _ => build(ctx, &detected, recorded.version_id, recorded.environment_id, &outcome.plan, meter, done)?,
     };
     outcome.snapshot_id = Some(snapshot_id);
     outcome.counts = Some(snapshot::stored_counts(ctx.store, snapshot_id)?);
     Ok(outcome)
+}
+
+/// Pulls the version from the shared store into a new snapshot and makes it visible.
+fn pull_version(
+    ctx: &Ctx<'_>,
+    shared: &dyn Shared,
+    found: &pull::Found,
+    detected: &version::Detected,
+    version_id: i64,
+    environment_id: i64,
+    plan: &SyncPlan,
+) -> Result<(i64, crate::wit::types::PullReport)> {
+    let Some(_version_lease) = ctx.store.try_lock(&format!("build:{}", detected.modules_hash))? else {
+        return Err(busy_version(&detected.modules_hash));
+    };
+    let snapshot_id = resume_or_create(ctx, version_id, plan)?;
+    let report = pull::run(ctx, shared, found, &plan.coverage.languages, snapshot_id, version_id, environment_id)?;
+    Ok((snapshot_id, report))
+}
+
+fn busy_version(modules_hash: &str) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "version {} is being synced by another process right now; run this sync again when it is done and it will share that work",
+            crate::modules::short(modules_hash)
+        ),
+    )
 }
 
 /// Builds (or resumes building) the snapshot the plan describes and makes it visible.
@@ -205,13 +292,7 @@ fn build(
     done: &mut Progressed,
 ) -> Result<i64> {
     let Some(_version_lease) = ctx.store.try_lock(&format!("build:{}", detected.modules_hash))? else {
-        return Err(Error::new(
-            ErrorKind::Conflict,
-            format!(
-                "version {} is being synced by another process right now; run this sync again when it is done and it will share that work",
-                crate::modules::short(&detected.modules_hash)
-            ),
-        ));
+        return Err(busy_version(&detected.modules_hash));
     };
     fill_build_versions(ctx, &detected.base_url, detected, version_id, meter)?;
     let snapshot_id = resume_or_create(ctx, version_id, plan)?;
@@ -457,7 +538,7 @@ mod tests {
             drop_languages: vec![],
             dry_run: false,
         };
-        let report = crate::api::sync(&ctx, &options).unwrap();
+        let report = crate::api::sync(&ctx, None, &options).unwrap();
         // One batch per collection: the data entities' and the public entities' before any property
         // row is stored, the enumerations' after; none once the labels phase begins (all were asked).
         assert_eq!(*watching.rows_when_labels_asked.borrow(), [0, 0, 2]);

@@ -39,11 +39,12 @@ impl Planned {
             Planned::Full => "full",
             Planned::EntitiesOnly => "entities-only",
             Planned::LabelsOnly => "labels-only",
+            Planned::Pull => "pull",
         }
     }
 
     pub fn parse(s: &str) -> Option<Planned> {
-        [Planned::UpToDate, Planned::Link, Planned::Incremental, Planned::Full, Planned::EntitiesOnly, Planned::LabelsOnly]
+        [Planned::UpToDate, Planned::Link, Planned::Incremental, Planned::Full, Planned::EntitiesOnly, Planned::LabelsOnly, Planned::Pull]
             .into_iter()
             .find(|x| x.as_str() == s)
     }
@@ -76,7 +77,7 @@ pub struct SyncPlan {
 }
 
 impl SyncPlan {
-    fn new(planned: Planned, reason: String, coverage: Coverage) -> SyncPlan {
+    pub fn new(planned: Planned, reason: String, coverage: Coverage) -> SyncPlan {
         SyncPlan {
             planned,
             reason,
@@ -93,6 +94,9 @@ impl SyncPlan {
     /// The phases the plan runs, in order.
     pub fn phases(&self) -> Vec<PlannedPhase> {
         let mut out = Vec::new();
+        if self.planned == Planned::Pull {
+            return vec![PlannedPhase { phase: Phase::Pull, from_cache: false }];
+        }
         if self.objects_from.is_some() {
             out.push(PlannedPhase { phase: Phase::Objects, from_cache: true });
         }

@@ -148,6 +148,7 @@ pub fn phase_key(phase: &Phase) -> String {
         Phase::PublicEntities => "public-entities".to_owned(),
         Phase::Enumerations => "enumerations".to_owned(),
         Phase::Labels(language) => format!("labels:{language}"),
+        Phase::Pull => "pull".to_owned(),
     }
 }
 

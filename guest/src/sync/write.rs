@@ -32,20 +32,8 @@ pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: 
     let hashes: Vec<String> = objects.iter().map(|o| content_hash(T::KIND, o)).collect();
     in_transaction(store, TxMode::Immediate, || {
         let kind = T::KIND.as_str();
-        let mut ids = existing_ids(store, kind, &hashes)?;
-        let mut fresh: Vec<(usize, &T)> = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, (object, hash)) in objects.iter().zip(&hashes).enumerate() {
-            if !ids.contains_key(hash) && seen.insert(hash.as_str()) {
-                fresh.push((i, object));
-            }
-        }
-        let rows: Vec<Vec<Value>> = fresh.iter().map(|(i, o)| row![kind, o.name(), &hashes[*i]]).collect();
-        crate::sql::execute_all(store, "INSERT INTO objects (kind, name, hash) VALUES (?1, ?2, ?3)", rows)?;
-        let fresh_hashes: Vec<String> = fresh.iter().map(|(i, _)| hashes[*i].clone()).collect();
-        ids.extend(existing_ids(store, kind, &fresh_hashes)?);
-        let with_ids: Vec<(i64, &T)> = fresh.iter().map(|(i, o)| (ids[&hashes[*i]], *o)).collect();
-        T::insert_details(store, &with_ids)?;
+        let hashed: Vec<(&str, &T)> = hashes.iter().map(String::as_str).zip(objects).collect();
+        let (ids, written) = store_objects(store, &hashed)?;
         let rows: Vec<Vec<Value>> = objects
             .iter()
             .zip(&hashes)
@@ -58,11 +46,35 @@ pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: 
             rows,
         )?;
         mark_phase(store, snapshot_id, phase, objects.len() as u64, now_ms)?;
-        Ok(WriteCounts { fetched: objects.len() as u64, written: fresh.len() as u64, reused: (objects.len() - fresh.len()) as u64 })
+        Ok(WriteCounts { fetched: objects.len() as u64, written, reused: objects.len() as u64 - written })
     })
 }
 
-fn existing_ids(store: &dyn Store, kind: &str, hashes: &[String]) -> Result<BTreeMap<String, i64>> {
+/// Stores the objects (with their content hashes) that are not stored yet, with their details
+/// and search items, and answers every object's id by hash and how many were stored anew. Call
+/// inside a transaction.
+pub fn store_objects<T: StoredObject>(store: &dyn Store, objects: &[(&str, &T)]) -> Result<(BTreeMap<String, i64>, u64)> {
+    let kind = T::KIND.as_str();
+    let hashes: Vec<String> = objects.iter().map(|(hash, _)| (*hash).to_owned()).collect();
+    let mut ids = existing_ids(store, kind, &hashes)?;
+    let mut fresh: Vec<(&str, &T)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for &(hash, object) in objects {
+        if !ids.contains_key(hash) && seen.insert(hash) {
+            fresh.push((hash, object));
+        }
+    }
+    let rows: Vec<Vec<Value>> = fresh.iter().map(|(hash, o)| row![kind, o.name(), *hash]).collect();
+    crate::sql::execute_all(store, "INSERT INTO objects (kind, name, hash) VALUES (?1, ?2, ?3)", rows)?;
+    let fresh_hashes: Vec<String> = fresh.iter().map(|(hash, _)| (*hash).to_owned()).collect();
+    ids.extend(existing_ids(store, kind, &fresh_hashes)?);
+    let with_ids: Vec<(i64, &T)> = fresh.iter().map(|(hash, o)| (ids[*hash], *o)).collect();
+    T::insert_details(store, &with_ids)?;
+    Ok((ids, fresh.len() as u64))
+}
+
+/// The ids of the stored objects of `kind` among `hashes`, by hash.
+pub fn existing_ids(store: &dyn Store, kind: &str, hashes: &[String]) -> Result<BTreeMap<String, i64>> {
     let mut out = BTreeMap::new();
     for chunk in hashes.chunks(500) {
         let placeholders = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect::<Vec<_>>().join(",");

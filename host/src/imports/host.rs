@@ -76,7 +76,7 @@ impl api::Host for State {
 }
 
 impl std::fmt::Display for crate::bindings::types::Phase {
-    /// `detect`, `objects`, `data-entities`, `public-entities`, `enumerations`, `labels:en-US`.
+    /// `detect`, `objects`, `data-entities`, `public-entities`, `enumerations`, `labels:en-US`, `pull`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use crate::bindings::types::Phase;
         match self {
@@ -86,6 +86,7 @@ impl std::fmt::Display for crate::bindings::types::Phase {
             Phase::PublicEntities => f.write_str("public-entities"),
             Phase::Enumerations => f.write_str("enumerations"),
             Phase::Labels(language) => write!(f, "labels:{language}"),
+            Phase::Pull => f.write_str("pull"),
         }
     }
 }

@@ -1,0 +1,253 @@
+//! Pull: a version from the shared store instead of the environment.
+//!
+//! The manifest says what the version consists of; only the packs holding an item this cache
+//! lacks are downloaded, a few at a time, and every item is hashed again as parsed: an item stored
+//! is exactly the one the manifest names. The snapshot is then made as a sync makes it — the same
+//! objects, positions and label rows — and becomes visible the same way.
+
+use super::coverage::Coverage;
+use super::snapshot;
+use super::write::{existing_ids, store_objects};
+use crate::error::{Error, ErrorKind, Result};
+use crate::metadata::{DataEntity, Enumeration, Kind, PublicEntity};
+use crate::params;
+use crate::ports::{Ctx, Phase, Progress, Shared, TxMode, Value};
+use crate::share::{self, Item, LabelText, Manifest, pack};
+use crate::sql::{exec, in_transaction, query_map};
+use crate::wit::types::PullReport;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Packs downloaded at once: enough to keep a few connections busy, few enough that the items
+/// parsed from them stay a small part of memory.
+const PACKS_AT_ONCE: usize = 4;
+
+/// A manifest of the wanted version and coverage, found in the store.
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub name: String,
+    pub manifest: Manifest,
+}
+
+/// The coverage a manifest's name says it has (`entities+en-US.json`).
+fn coverage_of_name(name: &str) -> Option<Coverage> {
+    let key = name.rsplit('/').next()?.strip_suffix(".json")?;
+    let mut parts = key.split('+');
+    let entities = match parts.next()? {
+        "entities" => true,
+        "labels" => false,
+        _ => return None,
+    };
+    Some(Coverage { entities, languages: parts.map(str::to_owned).collect() })
+}
+
+/// The store's manifests of version `modules_hash`, with the coverage each has.
+pub fn manifests(shared: &dyn Shared, modules_hash: &str) -> Result<Vec<(String, Coverage)>> {
+    let listed = shared.list(&share::version_prefix(modules_hash)).map_err(|e| e.into_error(&shared.location(), "listing versions"))?;
+    Ok(listed.into_iter().filter_map(|l| coverage_of_name(&l.name).map(|c| (l.name, c))).collect())
+}
+
+/// The manifest of `modules_hash` that covers `wanted` with the fewest languages, read and
+/// checked; `None` when the store has no such manifest.
+pub fn find(shared: &dyn Shared, modules_hash: &str, wanted: &Coverage) -> Result<Option<Found>> {
+    let location = shared.location();
+    let Some((name, _)) =
+        manifests(shared, modules_hash)?.into_iter().filter(|(_, c)| c.covers(wanted)).min_by_key(|(_, c)| c.languages.len())
+    else {
+        return Ok(None);
+    };
+    let Some(bytes) = shared.get(&name).map_err(|e| e.into_error(&location, &format!("reading {name}")))? else {
+        return Ok(None);
+    };
+    let manifest = Manifest::read(&name, &bytes, Some(modules_hash)).map_err(|m| damaged(&location, m))?;
+    let covered = Coverage { entities: manifest.coverage.entities, languages: manifest.coverage.languages.iter().cloned().collect() };
+    if !covered.covers(wanted) {
+        return Err(damaged(&location, format!("manifest {name} covers {}, not what its name says", covered.describe())));
+    }
+    Ok(Some(Found { name, manifest }))
+}
+
+fn damaged(location: &str, message: String) -> Error {
+    Error::new(ErrorKind::Parse, format!("shared store {location}: {message}"))
+}
+
+/// What the cache lacks of the manifest's items, by hash.
+struct Lacking {
+    objects: BTreeMap<Kind, BTreeSet<String>>,
+    labels: BTreeSet<String>,
+}
+
+impl Lacking {
+    fn contains(&self, item: &Item, hash: &str) -> bool {
+        match item {
+            Item::DataEntity(_) => self.objects[&Kind::DataEntity].contains(hash),
+            Item::PublicEntity(_) => self.objects[&Kind::PublicEntity].contains(hash),
+            Item::Enumeration(_) => self.objects[&Kind::Enumeration].contains(hash),
+            Item::Label(_) => self.labels.contains(hash),
+        }
+    }
+}
+
+/// Label rows of `language`, by their content hash.
+fn label_rows(ctx: &Ctx<'_>, language: &str) -> Result<BTreeMap<String, i64>> {
+    let rows = query_map(ctx.store, "SELECT id, label_id, text, missing FROM labels WHERE language = ?1", &params![language], |r| {
+        let label = LabelText { label_id: r.text(1)?, language: language.to_owned(), text: r.text(2)?, missing: r.bool(3)? };
+        Ok((label.hash(), r.int(0)?))
+    })?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Pulls the manifest's version, with the labels of `languages`, into the building snapshot
+/// `snapshot_id` and completes it for the environment.
+pub fn run(
+    ctx: &Ctx<'_>,
+    shared: &dyn Shared,
+    found: &Found,
+    languages: &BTreeSet<String>,
+    snapshot_id: i64,
+    version_id: i64,
+    environment_id: i64,
+) -> Result<PullReport> {
+    let location = shared.location();
+    let manifest = &found.manifest;
+    let mut lacking = Lacking { objects: BTreeMap::new(), labels: BTreeSet::new() };
+    let mut needed_packs: BTreeSet<usize> = BTreeSet::new();
+    for kind in Kind::ALL {
+        let hashes: Vec<String> = manifest.objects_of(kind).map(|o| o.hash().to_owned()).collect();
+        let present = existing_ids(ctx.store, kind.as_str(), &hashes)?;
+        let missing: BTreeSet<String> = manifest
+            .objects_of(kind)
+            .filter(|o| !present.contains_key(o.hash()))
+            .map(|o| {
+                needed_packs.insert(o.pack());
+                o.hash().to_owned()
+            })
+            .collect();
+        lacking.objects.insert(kind, missing);
+    }
+    for language in languages {
+        let wanted = manifest.labels.get(language).map(Vec::as_slice).unwrap_or_default();
+        let present = label_rows(ctx, language)?;
+        for (hash, pack) in wanted.iter().filter(|(hash, _)| !present.contains_key(hash)) {
+            lacking.labels.insert(hash.clone());
+            needed_packs.insert(*pack as usize);
+        }
+    }
+
+    let total = needed_packs.len();
+    let mut report = PullReport { location: location.clone(), manifest: found.name.clone(), packs: 0, bytes: 0, objects: 0, labels: 0 };
+    ctx.host.progress(&Progress { phase: Phase::Pull, done: 0, total: Some(total as u64), bytes: Some(0) });
+    let needed: Vec<usize> = needed_packs.into_iter().collect();
+    for group in needed.chunks(PACKS_AT_ONCE) {
+        ctx.check_cancelled()?;
+        let names: Vec<String> = group.iter().map(|&i| manifest.packs[i].name.clone()).collect();
+        let answers = shared.get_many(&names);
+        let mut data: Vec<(String, DataEntity)> = Vec::new();
+        let mut public: Vec<(String, PublicEntity)> = Vec::new();
+        let mut enums: Vec<(String, Enumeration)> = Vec::new();
+        let mut labels: Vec<Vec<Value>> = Vec::new();
+        for (name, answer) in names.iter().zip(answers) {
+            let bytes = answer
+                .map_err(|e| e.into_error(&location, &format!("downloading {name}")))?
+                .ok_or_else(|| damaged(&location, format!("pack {name}, named by manifest {}, is missing", found.name)))?;
+            report.packs += 1;
+            report.bytes += bytes.len() as u64;
+            let items = pack::read(name, &bytes).map_err(|m| damaged(&location, m))?;
+            drop(bytes);
+            let mut found_here: BTreeSet<String> = BTreeSet::new();
+            for item in items {
+                let hash = item.hash();
+                if !lacking.contains(&item, &hash) || !found_here.insert(hash.clone()) {
+                    continue;
+                }
+                match item {
+                    Item::DataEntity(o) => data.push((hash, o)),
+                    Item::PublicEntity(o) => public.push((hash, o)),
+                    Item::Enumeration(o) => enums.push((hash, o)),
+                    Item::Label(l) => labels.push(crate::row![l.label_id, l.language, l.text, l.missing]),
+                }
+            }
+            // Every lacking item the manifest places in this pack must have been in it.
+            if let Some(absent) = manifest.packs_of_items().filter(|(_, pack)| pack == name).map(|(hash, _)| hash).find(|hash| {
+                (lacking.labels.contains(*hash) || lacking.objects.values().any(|s| s.contains(*hash))) && !found_here.contains(*hash)
+            }) {
+                return Err(damaged(&location, format!("pack {name} lacks item {absent}, which manifest {} places in it", found.name)));
+            }
+        }
+        in_transaction(ctx.store, TxMode::Immediate, || {
+            report.objects += store_all(ctx, &data)? + store_all(ctx, &public)? + store_all(ctx, &enums)?;
+            report.labels += labels.len() as u64;
+            crate::search::index::insert_labels(
+                ctx.store,
+                "INSERT INTO labels (label_id, language, text, missing) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (label_id, language, missing, text) DO NOTHING",
+                labels.drain(..),
+            )
+        })?;
+        ctx.host.progress(&Progress {
+            phase: Phase::Pull,
+            done: report.packs as u64,
+            total: Some(total as u64),
+            bytes: Some(report.bytes),
+        });
+    }
+
+    ctx.check_cancelled()?;
+    in_transaction(ctx.store, TxMode::Immediate, || {
+        for kind in Kind::ALL {
+            let refs: Vec<&share::ObjectRef> = manifest.objects_of(kind).collect();
+            let hashes: Vec<String> = refs.iter().map(|o| o.hash().to_owned()).collect();
+            let ids = existing_ids(ctx.store, kind.as_str(), &hashes)?;
+            let mut rows = Vec::with_capacity(refs.len());
+            for (position, o) in refs.iter().enumerate() {
+                let id =
+                    ids.get(o.hash()).ok_or_else(|| damaged(&location, format!("{} {} was not in the packs", kind.as_str(), o.name())))?;
+                rows.push(crate::row![snapshot_id, kind.as_str(), position, o.name(), *id]);
+            }
+            crate::sql::execute_all(
+                ctx.store,
+                "INSERT INTO snapshot_objects (snapshot_id, kind, position, name, object_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rows,
+            )?;
+        }
+        for language in languages {
+            let rows = label_rows(ctx, language)?;
+            let mut links = Vec::new();
+            for (hash, _) in manifest.labels.get(language).map(Vec::as_slice).unwrap_or_default() {
+                let row = rows.get(hash).ok_or_else(|| damaged(&location, format!("the {language} label {hash} was not in the packs")))?;
+                links.push(crate::row![snapshot_id, *row]);
+            }
+            crate::sql::execute_all(ctx.store, "INSERT OR IGNORE INTO snapshot_labels (snapshot_id, label_row) VALUES (?1, ?2)", links)?;
+        }
+        // The environment was asked only which modules it runs: the rest of the version's identity
+        // comes with the manifest.
+        exec(
+            ctx.store,
+            "UPDATE versions SET application_version = COALESCE(application_version, ?2), platform_version = COALESCE(platform_version, ?3)
+             WHERE id = ?1",
+            &params![version_id, manifest.application_version.as_deref(), manifest.platform_version.as_deref()],
+        )?;
+        Ok(())
+    })?;
+    snapshot::complete(ctx.store, snapshot_id, environment_id, ctx.host.now_ms())?;
+    Ok(report)
+}
+
+fn store_all<T: super::write::StoredObject>(ctx: &Ctx<'_>, items: &[(String, T)]) -> Result<u64> {
+    let hashed: Vec<(&str, &T)> = items.iter().map(|(hash, o)| (hash.as_str(), o)).collect();
+    Ok(store_objects(ctx.store, &hashed)?.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_name_says_its_coverage() {
+        let c = coverage_of_name("versions/abc/entities+de-DE+en-US.json").unwrap();
+        assert!(c.entities);
+        assert_eq!(c.languages.into_iter().collect::<Vec<_>>(), ["de-DE", "en-US"]);
+        assert_eq!(coverage_of_name("versions/abc/entities.json").unwrap().languages.len(), 0);
+        assert!(coverage_of_name("versions/abc/other.txt").is_none());
+        assert!(coverage_of_name("versions/abc/junk+en-US.json").is_none());
+    }
+}
