@@ -1,6 +1,8 @@
 //! Shared parts of the end-to-end tests: the real component in the real host, over a real SQLite
 //! file, against the simulator over loopback HTTP.
 
+pub mod azurite;
+
 use d365meta::cache::{Cache, CacheOptions};
 use d365meta::imports::http::HttpOptions;
 use d365meta::runtime::{Runtime, RuntimeConfig};
