@@ -436,4 +436,30 @@ mod tests {
         assert_eq!(stored, 0);
         assert_eq!(answers(&puller), answers(&publisher));
     }
+
+    #[test]
+    fn a_manifest_that_names_an_object_with_another_objects_hash_is_refused() {
+        let shared = MemoryShared::default();
+        let publisher = World::new();
+        environment(&publisher, "1.0", false);
+        sync(&publisher, None);
+        crate::api::publish(&publisher.ctx(), &shared, &PublishOptions { versions: vec![] }).unwrap();
+        let name = shared.objects.borrow().keys().find(|k| k.ends_with(".json")).cloned().unwrap();
+        {
+            let mut objects = shared.objects.borrow_mut();
+            let mut manifest: crate::share::Manifest = serde_json::from_slice(&objects[&name]).unwrap();
+            let [p, q] =
+                [0, 1].map(|i| manifest.objects.iter().position(|o| o.kind() == "public-entity" && o.name() == ["P", "Q"][i]).unwrap());
+            let (hp, hq) = (manifest.objects[p].2.clone(), manifest.objects[q].2.clone());
+            manifest.objects[p].2 = hq;
+            manifest.objects[q].2 = hp;
+            objects.insert(name.clone(), manifest.to_bytes());
+        }
+        let puller = World::new();
+        environment(&puller, "1.0", false);
+        let report = sync(&puller, Some(&shared));
+        assert_eq!(report.plan, Plan::Full);
+        assert!(report.warnings.iter().any(|w| w.contains("another object's hash")), "{:?}", report.warnings);
+        assert_eq!(answers(&puller), answers(&publisher));
+    }
 }

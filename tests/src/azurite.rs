@@ -183,9 +183,11 @@ impl Drop for Azurite {
     }
 }
 
-/// `tests/azurite`, where the npm package and the helper scripts are.
+/// `tests/azurite`, where the npm package and the helper scripts are. Found from the workspace
+/// root, one level above the crate that includes this file (the tests, or the host's benchmarks).
 fn azurite_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("azurite")
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir.parent().unwrap_or(crate_dir).join("tests").join("azurite")
 }
 
 fn azurite_bin() -> PathBuf {

@@ -197,10 +197,16 @@ pub fn run(
             let refs: Vec<&share::ObjectRef> = manifest.objects_of(kind).collect();
             let hashes: Vec<String> = refs.iter().map(|o| o.hash().to_owned()).collect();
             let ids = existing_ids(ctx.store, kind.as_str(), &hashes)?;
+            let names = object_names(ctx, ids.values().copied().collect())?;
             let mut rows = Vec::with_capacity(refs.len());
             for (position, o) in refs.iter().enumerate() {
                 let id =
                     ids.get(o.hash()).ok_or_else(|| damaged(&location, format!("{} {} was not in the packs", kind.as_str(), o.name())))?;
+                // The name readers look an object up by must be the object's own.
+                if names.get(id).map(String::as_str) != Some(o.name()) {
+                    let what = format!("manifest {} names {} {} with another object's hash", found.name, kind.as_str(), o.name());
+                    return Err(damaged(&location, what));
+                }
                 rows.push(crate::row![snapshot_id, kind.as_str(), position, o.name(), *id]);
             }
             crate::sql::execute_all(
@@ -230,6 +236,17 @@ pub fn run(
     })?;
     snapshot::complete(ctx.store, snapshot_id, environment_id, ctx.host.now_ms())?;
     Ok(report)
+}
+
+/// The names of stored objects, by id.
+fn object_names(ctx: &Ctx<'_>, ids: Vec<i64>) -> Result<BTreeMap<i64, String>> {
+    let rows = query_map(
+        ctx.store,
+        "SELECT o.id, o.name FROM objects o JOIN json_each(?1) j ON j.value = o.id",
+        &[crate::sql::json_integers(&ids)],
+        |r| Ok((r.int(0)?, r.text(1)?)),
+    )?;
+    Ok(rows.into_iter().collect())
 }
 
 fn store_all<T: super::write::StoredObject>(ctx: &Ctx<'_>, items: &[(String, T)]) -> Result<u64> {
