@@ -154,7 +154,20 @@ pub fn sync_report(r: &SyncReport) -> String {
             )
         })
         .unwrap_or_default();
-    format!("Synced {}: plan {} ({}), {} requests in {} ms{counts}.", r.base_url, name_of(&r.plan), r.reason, r.requests, r.duration_ms)
+    let pulled = r
+        .pulled
+        .as_ref()
+        .map(|p| format!(" Pulled {} packs from {}: {} objects and {} labels new to the cache.", p.packs, p.location, p.objects, p.labels))
+        .unwrap_or_default();
+    let warnings: String = r.warnings.iter().map(|w| format!(" Warning: {w}.")).collect();
+    format!(
+        "Synced {}: plan {} ({}), {} requests in {} ms{counts}.{pulled}{warnings}",
+        r.base_url,
+        name_of(&r.plan),
+        r.reason,
+        r.requests,
+        r.duration_ms
+    )
 }
 
 /// A `sync_status` answer in one line.

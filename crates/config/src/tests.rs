@@ -213,3 +213,24 @@ profiles:
     }
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn shared_store_urls_are_checked_when_read() {
+    for good in ["az://team/d365", "azure://team", "s3://bucket/prefix", "file:///srv/d365meta", "https://acct.blob.core.windows.net/team"]
+    {
+        assert!(crate::check_shared_url(good).is_ok(), "{good}");
+    }
+    for (bad, why) in [
+        ("team/d365", "expected a URL"),
+        ("file://relative/path", "absolute path"),
+        ("az://", "no container"),
+        ("ftp://host/x", "unknown scheme ftp"),
+        ("az://team/with space", "spaces"),
+    ] {
+        let message = crate::check_shared_url(bad).unwrap_err().message;
+        assert!(message.contains(why), "{bad}: {message}");
+    }
+    let table: toml::Table = toml::from_str("base_url = \"https://x.dynamics.com\"\nshared = \"smb://nas/share\"").unwrap();
+    let e = crate::profile_from_table("team", table).unwrap_err();
+    assert!(e.message.contains("shared") && e.message.contains("unknown scheme smb"), "{}", e.message);
+}
