@@ -379,3 +379,61 @@ async fn version_cached_answers_from_the_cache_with_the_environments_gone() {
     assert_eq!(short.status.code(), Some(2), "{}", String::from_utf8_lossy(&short.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_and_a_pull_through_a_shared_directory() {
+    let sim = Simulator::start(
+        "127.0.0.1".parse().unwrap(),
+        vec![
+            EnvironmentSpec::new("a", Arc::new(Dataset::generate(Scale::Tiny))),
+            EnvironmentSpec::new("b", Arc::new(Dataset::generate(Scale::Tiny))),
+        ],
+    )
+    .await
+    .unwrap();
+    let dir = scratch("shared");
+    let store = format!("file://{}", dir.join("store").display());
+    let (a, b) = (dir.join("a.db"), dir.join("b.db"));
+    let (url_a, url_b) = (sim.env(0).base_url(), sim.env(1).base_url());
+    let run = |db: PathBuf, args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || d365meta(&db, &args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    json(&run(a.clone(), args(&["sync", &url_a, "--json"])).await);
+    let nothing = run(a.clone(), args(&["publish"])).await;
+    assert_eq!(nothing.status.code(), Some(2), "no store configured");
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("--shared"));
+    let bad = run(a.clone(), args(&["--shared", "nas/share", "publish"])).await;
+    assert_eq!(bad.status.code(), Some(2));
+
+    let published = json(&run(a.clone(), args(&["--shared", &store, "publish", "--json"])).await);
+    assert_eq!(published["location"], store.as_str());
+    let v = &published["versions"][0];
+    assert_eq!(v["outcome"], "published");
+    for key in [
+        "modules_hash",
+        "coverage",
+        "manifest",
+        "objects",
+        "labels",
+        "objects_uploaded",
+        "labels_uploaded",
+        "packs_uploaded",
+        "bytes_uploaded",
+    ] {
+        assert!(v.get(key).is_some(), "publish --json lacks {key}");
+    }
+    let text = run(a.clone(), args(&["--shared", &store, "publish"])).await;
+    assert!(String::from_utf8_lossy(&text.stdout).contains("already published"), "{}", String::from_utf8_lossy(&text.stdout));
+
+    let pulled = json(&run(b.clone(), args(&["--shared", &store, "sync", &url_b, "--json"])).await);
+    assert_eq!((pulled["plan"].as_str(), pulled["requests"].as_u64()), (Some("pull"), Some(1)));
+    assert_eq!(pulled["pulled"]["objects"], v["objects"]);
+    assert_eq!(pulled["counts"]["public_entities"], 12);
+    let entity = json(&run(b.clone(), args(&["entity", "CustomerV3", "--labels", "--json"])).await);
+    assert_eq!(entity["public_entity"]["properties"][0]["label"], "Company");
+    let history = json(&run(b.clone(), args(&["history", "--json"])).await);
+    assert_eq!(history[0]["plan"], "pull");
+    std::fs::remove_dir_all(dir).unwrap();
+}
