@@ -1,6 +1,7 @@
-// Runs one transpiled component in a worker and answers its imports: the store in the worker, HTTP
-// here on the main thread (through the bridge), logs and progress as messages. Calls are made one
-// at a time, in the order asked, so that progress and cancellation belong to the call running.
+// Runs one transpiled component in a worker and answers its imports: the store and the shared
+// store in the worker, HTTP here on the main thread (through the bridge), logs and progress as
+// messages. Calls are made one at a time, in the order asked, so that progress and cancellation
+// belong to the call running.
 
 import { Worker, MessageChannel } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
@@ -35,7 +36,9 @@ export class ComponentHost {
   /**
    * Starts the component found in `componentDir` (jco's output, `moduleName`.js) over the SQLite
    * file `database`. `options`: `readOnly`, `busyTimeoutMs`, `http` (see http.js DEFAULTS),
-   * `token(origin)` for bearer tokens, `onLog(level, message)`, `logLevel` (default `warn`).
+   * `token(origin)` for bearer tokens, `onLog(level, message)`, `logLevel` (default `warn`),
+   * `shared` (the shared store's directory, as shared.js `parseLocation` gives it) and
+   * `sharedMaxObjectBytes`.
    */
   static async start(componentDir, moduleName, database, options = {}) {
     const host = new ComponentHost(options);
@@ -68,6 +71,7 @@ export class ComponentHost {
       moduleName,
       database: readOnlyMissing ? ':memory:' : database,
       storeOptions: { readOnly: Boolean(options.readOnly) && !readOnlyMissing, busyTimeoutMs: options.busyTimeoutMs ?? 30_000 },
+      shared: options.shared ? { place: options.shared, maxObjectBytes: options.sharedMaxObjectBytes } : null,
       flags: this.#flags,
       bridge: port2,
     };
@@ -125,10 +129,12 @@ export class ComponentHost {
 
   /**
    * Calls the export `name` with `args` (component values). `environment`: a base URL to lend the
-   * component for this call, passed in place of the argument `$environment`. `reading`: the call
-   * only reads (it gets a connection that cannot write).
+   * component for this call, passed in place of the argument `$environment`. `shared`: `open`
+   * or `create` to lend the shared store for this call in place of the argument `$shared` (see
+   * worker.js: `open` lends none, with a warning in the report, when its directory is missing;
+   * `create` makes it). `reading`: the call only reads (it gets a connection that cannot write).
    */
-  call(name, args, { reading = false, environment = null, onProgress = null, signal = null } = {}) {
+  call(name, args, { reading = false, environment = null, shared = null, onProgress = null, signal = null } = {}) {
     if (this.#closed) return Promise.reject(new D365metaError('invalid-input', 'the cache is closed'));
     const run = async () => {
       let lent = null;
@@ -149,7 +155,11 @@ export class ComponentHost {
       this.#onProgress = onProgress;
       try {
         const id = this.#next++;
-        const sent = args.map((a) => (a === '$environment' ? { $environment: { id: lent.id, baseUrl: lent.baseUrl } } : a));
+        const sent = args.map((a) => {
+          if (lent && a === '$environment') return { $environment: { id: lent.id, baseUrl: lent.baseUrl } };
+          if (shared && a === '$shared') return { $shared: shared };
+          return a;
+        });
         return await new Promise((resolve, reject) => {
           this.#pending.set(id, { resolve, reject });
           this.#worker.postMessage({ id, name, args: sent, reading });

@@ -1,12 +1,13 @@
 // d365meta in Node.js: the very component the Rust host embeds, transpiled by jco, over
-// better-sqlite3 and Node's fetch. Answers are in the JSON shape the command line prints with
-// --json (WIT names in snake case, variants as {"kind": ...}); options take the same shape, with
-// defaults for what is left out.
+// better-sqlite3, Node's fetch and, for the shared store of published versions, a directory.
+// Answers are in the JSON shape the command line prints with --json (WIT names in snake case,
+// variants as {"kind": ...}); options take the same shape, with defaults for what is left out.
 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ComponentHost, D365metaError } from './host.js';
 import { fromWit, toWit } from './json.js';
+import { parseLocation } from './shared.js';
 
 export { D365metaError };
 
@@ -17,6 +18,7 @@ const SYNC_DEFAULTS = { strategy: 'auto', languages: [], drop_languages: [], dry
 const READ_DEFAULTS = { base_url: null, labels: null };
 const FILTER_DEFAULTS = { category: null, read_only: null, data_service_enabled: null, data_management_enabled: null, entity: null };
 const GC_DEFAULTS = { keep_days: 0, vacuum: false };
+const PUBLISH_DEFAULTS = { versions: [] };
 
 const readOptions = (options = {}) => toWit({ ...READ_DEFAULTS, ...options });
 
@@ -53,15 +55,32 @@ function tokensFrom(credential) {
   };
 }
 
+/** The `shared` option: a location (a `file://` URL, as text or a URL, or an absolute path), or `{ location, maxObjectBytes }`. */
+function sharedOption(shared) {
+  if (shared === undefined || shared === null) return null;
+  const plain = typeof shared !== 'object' || shared instanceof URL;
+  const { location, maxObjectBytes } = plain ? { location: String(shared) } : shared;
+  if (maxObjectBytes !== undefined && !(Number.isSafeInteger(maxObjectBytes) && maxObjectBytes > 0)) {
+    throw new D365metaError('invalid-input', `shared store: maxObjectBytes must be a positive integer, not ${maxObjectBytes}`);
+  }
+  try {
+    return { place: parseLocation(location), maxObjectBytes };
+  } catch (e) {
+    throw new D365metaError(e.kind ?? 'invalid-input', e.message);
+  }
+}
+
 /** A cache file and the component over it. Calls run one at a time, in the order made. */
 export class Cache {
   #host;
+  #shared;
   /** The schema as opening found and left it: `{ version, latest, applied }`. */
   schema;
 
-  constructor(host, schema) {
+  constructor(host, schema, shared = null) {
     this.#host = host;
     this.schema = schema;
+    this.#shared = shared;
   }
 
   /**
@@ -71,18 +90,32 @@ export class Cache {
    * empty cache), `credential` (an Azure TokenCredential for environments that need sign-in) or
    * `token(origin)` (a function giving a bearer token), `http` (`maxConcurrency`, `retryBudgetMs`,
    * `maxAttempts`, `requestTimeoutMs`, `maxBodyBytes`), `busyTimeoutMs`, `onLog(level, message)`
-   * and `logLevel` (`error` … `trace`, default `warn`), `componentDir` (another build of the core).
+   * and `logLevel` (`error` … `trace`, default `warn`), `componentDir` (another build of the core),
+   * `shared` (the shared store `sync` pulls versions from and `publish` writes to: a directory,
+   * as a `file:///…` URL or an absolute path, or `{ location, maxObjectBytes }`; objects are
+   * limited to 256 MiB by default).
    */
   static async open(path, options = {}) {
     const token = options.credential ? tokensFrom(options.credential) : options.token;
-    const host = await ComponentHost.start(options.componentDir ?? CORE_DIR, 'd365meta', path, { ...options, token });
+    const shared = sharedOption(options.shared);
+    const host = await ComponentHost.start(options.componentDir ?? CORE_DIR, 'd365meta', path, {
+      ...options,
+      token,
+      shared: shared?.place ?? null,
+      sharedMaxObjectBytes: shared?.maxObjectBytes,
+    });
     try {
       const schema = fromWit(await host.call('open', []));
-      return new Cache(host, schema);
+      return new Cache(host, schema, shared?.place.location ?? null);
     } catch (e) {
       await host.close();
       throw e;
     }
+  }
+
+  /** The shared store's location (a `file://` URL) when one is configured, else null. */
+  get sharedLocation() {
+    return this.#shared;
   }
 
   /** HTTP totals of this cache's host: `{ requests, retries, bytesReceived, refused }`. */
@@ -104,12 +137,39 @@ export class Cache {
    * `incremental`, `entities-only`, `labels-only`), `languages`, `drop_languages`, `dry_run`.
    * `onProgress(event)` is called with `{ phase, done, total, bytes }`; aborting `signal` (or
    * calling `cancel()`) stops the sync cleanly.
+   *
+   * With a shared store configured (the `shared` option of `open`), a sync that would fetch
+   * first looks there for the environment's version: when the store has it, the plan is `pull`
+   * (the environment is asked only which version it runs) and `report.pulled` tells what came
+   * from the store. A store that cannot be reached, or whose directory does not exist, makes the
+   * sync fetch instead, with a warning.
    */
   sync(baseUrl, options = {}, { onProgress = null, signal = null } = {}) {
-    return this.#call('sync', ['$environment', toWit({ ...SYNC_DEFAULTS, ...options })], { environment: baseUrl, onProgress, signal });
+    const shared = this.#shared !== null;
+    const args = ['$environment', shared ? '$shared' : undefined, toWit({ ...SYNC_DEFAULTS, ...options })];
+    return this.#call('sync', args, { environment: baseUrl, shared: shared ? 'open' : null, onProgress, signal });
   }
 
-  /** Stops the running call at its next step (a sync ends with a `cancelled` error). */
+  /**
+   * Uploads to the shared store (the `shared` option of `open`) what it lacks of cached versions:
+   * their objects and label texts in packs, then a manifest per version, written last and only if
+   * absent; publishing again, or from two machines at once, is safe. The store's directory is
+   * made if it does not exist. Publishing only reads the cache (a cache opened `readOnly`
+   * publishes too). `options`: `versions` (modules hashes, or prefixes of 8 or more characters;
+   * empty: every version with a complete snapshot of its entities). Aborting `signal` (or calling
+   * `cancel()`) stops it: a version is visible in the store only once its manifest is written, and
+   * publishing again is safe. Resolves to `{ location, versions: [{ modules_hash, coverage,
+   * manifest, outcome, objects, labels, objects_uploaded, labels_uploaded, packs_uploaded,
+   * bytes_uploaded }], duration_ms }`, `outcome` being `published` or `already-published`.
+   */
+  publish(options = {}, { signal = null } = {}) {
+    if (this.#shared === null) {
+      return Promise.reject(new D365metaError('invalid-input', 'no shared store is configured: open the cache with the `shared` option (a file:// URL or an absolute path)'));
+    }
+    return this.#call('publish', ['$shared', toWit({ ...PUBLISH_DEFAULTS, ...options })], { shared: 'create', reading: true, signal });
+  }
+
+  /** Stops the running call at its next step (a sync or a publish ends with a `cancelled` error). */
   cancel() {
     this.#host.cancel();
   }

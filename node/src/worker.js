@@ -1,7 +1,8 @@
 // The worker that runs a component: it instantiates jco's transpiled output with this package's
-// imports (store, host, http) and a WASI that grants nothing, then runs the calls the main thread
-// sends, one at a time. Store calls run here, on better-sqlite3's synchronous API; HTTP calls
-// block on the bridge while the main thread sends them.
+// imports (store, host, http, shared) and a WASI that grants nothing, then runs the calls the main
+// thread sends, one at a time. Store calls run here, on better-sqlite3's synchronous API, and so do
+// those of the shared store (a directory, with Node's synchronous file API); HTTP calls block on
+// the bridge while the main thread sends them.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFile } from 'node:fs/promises';
@@ -10,9 +11,10 @@ import { pathToFileURL } from 'node:url';
 import { clocks } from '@bytecodealliance/preview2-shim';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
 import { Store } from './store.js';
+import { SharedStore, rootProblem } from './shared.js';
 import { caller, SLOT } from './bridge.js';
 
-const { componentDir, moduleName, database, storeOptions, flags, bridge } = workerData;
+const { componentDir, moduleName, database, storeOptions, shared, flags, bridge } = workerData;
 const call = caller(bridge, flags);
 const dispose = Symbol.dispose ?? Symbol.for('dispose');
 const post = (message) => parentPort.postMessage(message);
@@ -110,6 +112,8 @@ function imports() {
     'd365meta:cache/store': store.imports(),
     'd365meta:cache/host': host,
     'd365meta:cache/http': { Environment, PendingBatch },
+    // Always imported (the world imports it); a store exists only when the user configured one.
+    'd365meta:cache/shared': { SharedStore },
     'd365meta:cache/types': {},
   };
   // jco looks interfaces up by name; the versioned names are given too for other bindings.
@@ -123,8 +127,33 @@ const root = await instantiate(getCoreModule, imports());
 const api = root.cache ?? root;
 let broken = null;
 
-/** Arguments as sent: `{ $environment: { id, baseUrl } }` stands for an environment to lend. */
-const lend = (arg) => (arg && typeof arg === 'object' && arg.$environment ? new Environment(arg.$environment.id, arg.$environment.baseUrl) : arg);
+/** The shared store the user configured (a directory), lent to the calls that name it. */
+const sharedStore = shared ? new SharedStore(shared.place, { maxObjectBytes: shared.maxObjectBytes, cancelled: host.cancelled }) : null;
+
+/** An error the call answers with before the component is called (`types.error`). */
+const refusal = (kind, message) => ({ payload: { kind, message } });
+
+/**
+ * Arguments as sent: `{ $environment: { id, baseUrl } }` stands for an environment to lend,
+ * `{ $shared: 'open' | 'create' }` for the shared store. As in the native host, a store whose
+ * directory is missing is not lent to a sync (`open`), which fetches from the environment and
+ * says why in `unopened`; a publish (`create`) makes the directory, or fails.
+ */
+function lend(arg, unopened) {
+  if (!arg || typeof arg !== 'object') return arg;
+  if (arg.$environment) return new Environment(arg.$environment.id, arg.$environment.baseUrl);
+  if (arg.$shared === 'open' || arg.$shared === 'create') {
+    if (!sharedStore) throw refusal('invalid-input', 'no shared store is configured');
+    const create = arg.$shared === 'create';
+    const problem = rootProblem(shared.place, { create });
+    if (problem === null) return sharedStore;
+    if (create) throw refusal('invalid-input', problem);
+    host.log('warn', `${problem}; syncing from the environment alone`);
+    unopened.push(`${problem}; fetched from the environment instead`);
+    return undefined;
+  }
+  return arg;
+}
 
 parentPort.on('message', (message) => {
   if (message.close) {
@@ -141,7 +170,10 @@ parentPort.on('message', (message) => {
   try {
     const fn = api[name];
     if (typeof fn !== 'function') throw new Error(`the component exports no function ${name}`);
-    post({ id, ok: fn(...args.map(lend)) });
+    const unopened = [];
+    const ok = fn(...args.map((arg) => lend(arg, unopened)));
+    if (unopened.length > 0 && Array.isArray(ok?.warnings)) ok.warnings.push(...unopened);
+    post({ id, ok });
   } catch (e) {
     if (e && Object.hasOwn(e, 'payload') && e.payload && typeof e.payload.kind === 'string') {
       post({ id, err: e.payload });
