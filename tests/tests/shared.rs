@@ -260,3 +260,29 @@ async fn a_second_version_publishes_and_pulls_only_what_it_adds() {
     assert_eq!(p.packs, new.packs_uploaded);
     assert_eq!(fingerprint(&a.db(), &sim.env(0).base_url()), fingerprint(&b.db(), &sim.env(1).base_url()));
 }
+
+#[tokio::test]
+async fn the_hosts_size_limit_refuses_a_pack_and_names_the_limit() {
+    let store = Scratch::new("shared-limit");
+    let url = file_url(&store.0);
+    let sim = simulator(vec![spec("a", dataset(Scale::Small)), spec("b", dataset(Scale::Small))]).await;
+    let (a, b) = (Scratch::new("limit-a"), Scratch::new("limit-b"));
+    let mut small = with_store(&a.db(), &url, None);
+    small.shared.as_mut().unwrap().max_object_bytes = 64 << 10;
+    let mut publisher = Cache::open(runtime(), small).await.unwrap();
+    publisher.sync(&sim.env(0).base_url(), auto()).await.unwrap();
+    let e = publisher.publish(all()).await.unwrap_err();
+    assert!(format!("{e:#}").contains("more than the limit of 65536 bytes"), "{e:#}");
+    assert!(!store.0.join("versions").exists(), "no manifest without its packs");
+
+    // Published with the default limit, the same pack is too large for a reader with a small one.
+    drop(publisher);
+    let mut publisher = Cache::open(runtime(), with_store(&a.db(), &url, None)).await.unwrap();
+    publisher.publish(all()).await.unwrap();
+    let mut small = with_store(&b.db(), &url, None);
+    small.shared.as_mut().unwrap().max_object_bytes = 64 << 10;
+    let mut reader = Cache::open(runtime(), small).await.unwrap();
+    let report = reader.sync(&sim.env(1).base_url(), auto()).await.unwrap();
+    assert_eq!(name_of(&report.plan), "full");
+    assert!(report.warnings.iter().any(|w| w.contains("too large")), "{:?}", report.warnings);
+}
