@@ -157,8 +157,10 @@ impl ports::Shared for WitShared<'_> {
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, ports::SharedError> {
         self.0.get(name)
     }
-    fn get_many(&self, names: &[String]) -> Vec<Result<Option<Vec<u8>>, ports::SharedError>> {
-        self.0.get_many(names)
+    fn download(&self, names: &[String]) -> Box<dyn Iterator<Item = Result<Option<Vec<u8>>, ports::SharedError>> + '_> {
+        let downloads = self.0.download(names);
+        // Dropping the iterator drops the resource, which stops what was not taken.
+        Box::new(std::iter::from_fn(move || downloads.next()))
     }
     fn put_new(&self, name: &str, body: &[u8]) -> Result<bool, ports::SharedError> {
         self.0.put_new(name, body)

@@ -191,8 +191,9 @@ pub trait Shared {
     fn location(&self) -> String;
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, SharedError>;
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, SharedError>;
-    /// Several objects, fetched concurrently, answered in the order asked.
-    fn get_many(&self, names: &[String]) -> Vec<Result<Option<Vec<u8>>, SharedError>>;
+    /// Starts downloading `names`; their bytes come from the iterator in the order asked, fetched
+    /// a few ahead while the caller works.
+    fn download(&self, names: &[String]) -> Box<dyn Iterator<Item = Result<Option<Vec<u8>>, SharedError>> + '_>;
     /// Writes `name` only if it does not exist: `false` when it did (and is left as it was).
     fn put_new(&self, name: &str, body: &[u8]) -> Result<bool, SharedError>;
 }

@@ -19,9 +19,6 @@ use crate::sync::snapshot::{self, SnapshotInfo};
 use crate::wit::types::{PublishOptions, PublishOutcome, PublishReport, PublishedVersion};
 use std::collections::BTreeMap;
 
-/// Manifests read at once when learning what the store holds.
-const MANIFESTS_AT_ONCE: usize = 8;
-
 /// Public entities read from the cache in one go while packing.
 const ENTITIES_AT_ONCE: usize = 200;
 
@@ -85,14 +82,12 @@ impl StoreIndex {
             .filter(|n| n.ends_with(".json"))
             .collect();
         let mut index = StoreIndex::default();
-        for group in names.chunks(MANIFESTS_AT_ONCE) {
-            for (name, answer) in group.iter().zip(shared.get_many(group)) {
-                let Some(bytes) = answer.map_err(|e| e.into_error(&location, &format!("reading {name}")))? else { continue };
-                // A damaged manifest names nothing this publish can rely on: its items are packed again.
-                match Manifest::read(name, &bytes, None) {
-                    Ok(m) => index.add(&m),
-                    Err(e) => ctx.host.log(Level::Warn, &format!("shared store {location}: {e}; its items are not counted as present")),
-                }
+        for (name, answer) in names.iter().zip(shared.download(&names)) {
+            let Some(bytes) = answer.map_err(|e| e.into_error(&location, &format!("reading {name}")))? else { continue };
+            // A damaged manifest names nothing this publish can rely on: its items are packed again.
+            match Manifest::read(name, &bytes, None) {
+                Ok(m) => index.add(&m),
+                Err(e) => ctx.host.log(Level::Warn, &format!("shared store {location}: {e}; its items are not counted as present")),
             }
         }
         Ok(index)
@@ -137,7 +132,7 @@ impl Packing<'_> {
     }
 
     fn push(&mut self, item: &Item, hash: String, index: &mut StoreIndex) -> Result<()> {
-        self.writer.push(item);
+        self.writer.push(&hash, item);
         self.packed_hashes.push(hash);
         if self.writer.is_full() { self.flush(index) } else { Ok(()) }
     }

@@ -149,8 +149,8 @@ impl Shared for MemoryShared {
         self.gets.borrow_mut().push(name.to_owned());
         Ok(self.objects.borrow().get(name).cloned())
     }
-    fn get_many(&self, names: &[String]) -> Vec<Result<Option<Vec<u8>>, SharedError>> {
-        names.iter().map(|n| self.get(n)).collect()
+    fn download(&self, names: &[String]) -> Box<dyn Iterator<Item = Result<Option<Vec<u8>>, SharedError>> + '_> {
+        Box::new(names.to_vec().into_iter().map(move |n| self.get(&n)))
     }
     fn put_new(&self, name: &str, body: &[u8]) -> Result<bool, SharedError> {
         let mut objects = self.objects.borrow_mut();

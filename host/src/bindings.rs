@@ -22,6 +22,7 @@ wasmtime::component::bindgen!({
         "d365meta:cache/http.pending-batch": crate::imports::http::PendingBatch,
         "d365meta:cache/http.environment": crate::imports::http::EnvironmentHandle,
         "d365meta:cache/shared.shared-store": crate::shared::SharedStore,
+        "d365meta:cache/shared.downloads": crate::imports::shared::Downloads,
     },
     additional_derives: [d365meta_wit_serialize::WitSerialize],
 });

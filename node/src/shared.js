@@ -149,8 +149,8 @@ const missing = (error) => ['ENOENT', 'ENOTDIR', 'EISDIR'].includes(error?.code)
 
 /**
  * The store over one directory. Its methods are those of the WIT resource `shared-store` as jco
- * calls them (`getMany`, `putNew`; sizes as bigint; an absent object as `undefined`), and they
- * throw a `SharedError` (or, for `getMany`, answer `{ tag: 'err', val }`) on failure.
+ * calls them (`download`, `putNew`; sizes as bigint; an absent object as `undefined`), and they
+ * throw a `SharedError` (or, for a download, answer `{ tag: 'err', val }`) on failure.
  *
  * `options`: `maxObjectBytes` (default 256 MiB), `cancelled()` (whether the user asked to stop).
  */
@@ -259,16 +259,19 @@ export class SharedStore {
     }
   }
 
-  /** Several objects, each `{ tag: 'ok', val: bytes or undefined }` or `{ tag: 'err', val: error }`, in the order asked. */
-  getMany(names) {
-    return names.map((name) => {
-      try {
-        return { tag: 'ok', val: this.get(name) };
-      } catch (e) {
-        if (e instanceof SharedError) return { tag: 'err', val: e.payload };
-        return { tag: 'err', val: { tag: 'other', val: `reading ${name}: ${e?.message ?? e}` } };
-      }
-    });
+  /** The downloads of `names`, taken one at a time in the order asked (see `Downloads`). */
+  download(names) {
+    return new Downloads(this, names);
+  }
+
+  /** One object as the component takes it from `downloads.next`: `{ tag: 'ok', val: bytes or undefined }` or `{ tag: 'err', val: error }`. */
+  answer(name) {
+    try {
+      return { tag: 'ok', val: this.get(name) };
+    } catch (e) {
+      if (e instanceof SharedError) return { tag: 'err', val: e.payload };
+      return { tag: 'err', val: { tag: 'other', val: `reading ${name}: ${e?.message ?? e}` } };
+    }
   }
 
   /**
@@ -338,5 +341,26 @@ export class SharedStore {
         // Already gone, or the store became unreachable: nothing lists it either way.
       }
     }
+  }
+}
+
+/**
+ * The WIT resource `downloads`: objects handed over in the order asked. A directory is read when
+ * the component asks for the next object; there is no network round trip to hide behind its work.
+ */
+export class Downloads {
+  #store;
+  #names;
+  #next = 0;
+
+  constructor(store, names) {
+    this.#store = store;
+    this.#names = [...names];
+  }
+
+  /** The next object's answer, or `undefined` once every one has been taken. */
+  next() {
+    if (this.#next >= this.#names.length) return undefined;
+    return this.#store.answer(this.#names[this.#next++]);
   }
 }

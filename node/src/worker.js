@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { clocks } from '@bytecodealliance/preview2-shim';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
 import { Store } from './store.js';
-import { SharedStore, rootProblem } from './shared.js';
+import { Downloads, SharedStore, rootProblem } from './shared.js';
 import { caller, SLOT } from './bridge.js';
 
 const { componentDir, moduleName, database, storeOptions, shared, flags, bridge } = workerData;
@@ -113,7 +113,7 @@ function imports() {
     'd365meta:cache/host': host,
     'd365meta:cache/http': { Environment, PendingBatch },
     // Always imported (the world imports it); a store exists only when the user configured one.
-    'd365meta:cache/shared': { SharedStore },
+    'd365meta:cache/shared': { SharedStore, Downloads },
     'd365meta:cache/types': {},
   };
   // jco looks interfaces up by name; the versioned names are given too for other bindings.

@@ -14,6 +14,14 @@ import { Cache } from '../src/index.js';
 import { SharedError, SharedStore, nameRefusal, parseLocation } from '../src/shared.js';
 import { PATHS, proxy, rejection, scratch, simulate } from './support.js';
 
+/** Every answer of a download, taken as the component takes them. */
+function takeAll(store, names) {
+  const downloads = store.download(names);
+  const answers = [];
+  for (let a = downloads.next(); a !== undefined; a = downloads.next()) answers.push(a);
+  return answers;
+}
+
 /** The command line (the native host), answering JSON; run without blocking, as the proxy serves it. */
 async function cli(...args) {
   const { stdout } = await promisify(execFile)(PATHS.cli, ['--json', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -254,7 +262,7 @@ test('the store refuses names outside its policy, `..` first among them', (t) =>
   for (const prefix of ['../', '../secret', 'a//', 'x/../y/', 'a b/c']) assert.throws(() => store.list(prefix), denied(), `list ${JSON.stringify(prefix)}`);
   // A prefix that no name begins with lists nothing.
   for (const prefix of ['a b', '/', '..']) assert.deepEqual(store.list(prefix), [], `list ${JSON.stringify(prefix)}`);
-  const many = store.getMany(['../secret', 'nothing-here']);
+  const many = takeAll(store, ['../secret', 'nothing-here']);
   assert.equal(many[0].tag, 'err');
   assert.equal(many[0].val.tag, 'denied');
   assert.deepEqual(many[1], { tag: 'ok', val: undefined });
@@ -295,7 +303,7 @@ test('objects are written only if absent, listed in name order, and read back', 
   assert.deepEqual(store.list('packs/b').map((l) => l.name), ['packs/b.pack']);
   assert.deepEqual(store.list('nothing/'), []);
 
-  const many = store.getMany(['versions/h1/entities.json', 'missing', 'packs/b.pack', 'packs']);
+  const many = takeAll(store, ['versions/h1/entities.json', 'missing', 'packs/b.pack', 'packs']);
   assert.deepEqual(many.map((r) => r.tag), ['ok', 'ok', 'ok', 'ok']);
   assert.deepEqual(many.map((r) => (r.val === undefined ? null : new TextDecoder().decode(r.val))), ['first', null, 'bb', null], 'a directory is no object');
 
@@ -311,7 +319,7 @@ test('objects are written only if absent, listed in name order, and read back', 
   assert.throws(() => store.putNew('packs/big.pack', new Uint8Array(65)), (e) => e.payload.tag === 'too-large');
   writeFileSync(join(root, 'packs', 'big.pack'), new Uint8Array(65));
   assert.throws(() => store.get('packs/big.pack'), (e) => e.payload.tag === 'too-large');
-  assert.equal(store.getMany(['packs/big.pack'])[0].val.tag, 'too-large');
+  assert.equal(takeAll(store, ['packs/big.pack'])[0].val.tag, 'too-large');
 
   // A file where a directory of the name would be.
   assert.throws(() => store.putNew('packs/a.pack/inner', bytes('x')), (e) => e.payload.tag === 'other');
@@ -357,5 +365,5 @@ test('a store stops when the user asked to', (t) => {
   assert.equal(store.putNew('a', new Uint8Array([1])), true);
   stop = true;
   assert.throws(() => store.get('a'), (e) => e.payload.tag === 'cancelled' && !('val' in e.payload));
-  assert.deepEqual(store.getMany(['a']), [{ tag: 'err', val: { tag: 'cancelled' } }]);
+  assert.deepEqual(takeAll(store, ['a']), [{ tag: 'err', val: { tag: 'cancelled' } }]);
 });

@@ -1,12 +1,16 @@
 //! Packs: many items in one object of the store, so that a version is a few dozen uploads, not
 //! tens of thousands.
 //!
-//! A pack is a header line, then one JSON line per item. Its name is the SHA-256 of its bytes;
-//! each item's hash is computed again from the item as parsed, with the same function a sync uses
-//! for what it fetched, so an item is stored only if it is exactly what the manifest names.
+//! A pack is a header line, then one JSON line per item: `{"hash":…,"kind":…,"item":…}`, the item
+//! as the content hash serialises it. Its name is the SHA-256 of its bytes, so two publishers of
+//! the same items write the same pack. A reader takes from a pack only the items it lacks, found by
+//! the hash each line claims, and checks each of those: it parses the item and computes its hash
+//! again with the same function a sync uses for what it fetched, so an item is stored only if it is
+//! exactly the one named. Items it already has are neither parsed nor hashed.
 
 use crate::metadata::{DataEntity, Enumeration, Kind, PublicEntity, content_hash};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 const HEADER: &[u8] = b"d365meta-pack 1\n";
 
@@ -45,6 +49,16 @@ pub enum Item {
 }
 
 impl Item {
+    /// The kind a pack line names: an object kind's name, or `label`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Item::DataEntity(_) => Kind::DataEntity.as_str(),
+            Item::PublicEntity(_) => Kind::PublicEntity.as_str(),
+            Item::Enumeration(_) => Kind::Enumeration.as_str(),
+            Item::Label(_) => "label",
+        }
+    }
+
     /// The item's content hash, as the cache stores it.
     pub fn hash(&self) -> String {
         match self {
@@ -79,10 +93,22 @@ impl Default for Writer {
 }
 
 impl Writer {
-    pub fn push(&mut self, item: &Item) {
+    /// Adds `item`, whose content hash is `hash`.
+    pub fn push(&mut self, hash: &str, item: &Item) {
+        // Hashes and kinds are lower-case letters, digits and `-`: nothing to escape.
+        self.bytes.extend_from_slice(b"{\"hash\":\"");
+        self.bytes.extend_from_slice(hash.as_bytes());
+        self.bytes.extend_from_slice(b"\",\"kind\":\"");
+        self.bytes.extend_from_slice(item.kind().as_bytes());
+        self.bytes.extend_from_slice(b"\",\"item\":");
         // Serialising these plain types cannot fail.
-        serde_json::to_writer(&mut self.bytes, item).unwrap_or_default();
-        self.bytes.push(b'\n');
+        let _ = match item {
+            Item::DataEntity(o) => serde_json::to_writer(&mut self.bytes, o),
+            Item::PublicEntity(o) => serde_json::to_writer(&mut self.bytes, o),
+            Item::Enumeration(o) => serde_json::to_writer(&mut self.bytes, o),
+            Item::Label(l) => serde_json::to_writer(&mut self.bytes, l),
+        };
+        self.bytes.extend_from_slice(b"}\n");
         self.items += 1;
     }
 
@@ -100,19 +126,52 @@ impl Writer {
     }
 }
 
-/// Reads the pack `name`, after checking that its bytes are the ones its name says.
-pub fn read(name: &str, bytes: &[u8]) -> Result<Vec<Item>, String> {
-    let expected = hash_of(name).ok_or_else(|| format!("{name} is not a pack's name"))?;
-    let actual = crate::modules::sha256_hex(bytes);
-    if actual != expected {
-        return Err(format!("pack {name} is damaged: its bytes hash to {actual}"));
+/// One line of a pack, as written: the hash it claims, its kind, and the item unparsed.
+#[derive(Deserialize)]
+pub struct Entry<'a> {
+    pub hash: &'a str,
+    pub kind: &'a str,
+    #[serde(borrow)]
+    item: &'a RawValue,
+}
+
+impl Entry<'_> {
+    /// The item, parsed, if its content hashes to the hash the line claims.
+    pub fn verified(&self, pack: &str) -> Result<Item, String> {
+        let text = self.item.get();
+        let parsed = match Kind::parse(self.kind) {
+            Some(Kind::DataEntity) => serde_json::from_str(text).map(Item::DataEntity),
+            Some(Kind::PublicEntity) => serde_json::from_str(text).map(Item::PublicEntity),
+            Some(Kind::Enumeration) => serde_json::from_str(text).map(Item::Enumeration),
+            None if self.kind == "label" => serde_json::from_str(text).map(Item::Label),
+            None => return Err(format!("pack {pack}, item {}: unknown kind {:?}", self.hash, self.kind)),
+        };
+        let item = parsed.map_err(|e| format!("pack {pack}, item {} is damaged: {e}", self.hash))?;
+        let actual = item.hash();
+        if actual != self.hash {
+            return Err(format!("pack {pack}, item {} is damaged: its content hashes to {actual}", self.hash));
+        }
+        Ok(item)
     }
-    let body = bytes.strip_prefix(HEADER).ok_or_else(|| format!("pack {name} does not begin with the pack header"))?;
-    body.split(|b| *b == b'\n')
-        .enumerate()
-        .filter(|(_, line)| !line.is_empty())
-        .map(|(i, line)| serde_json::from_slice(line).map_err(|e| format!("pack {name}, item {}: {e}", i + 1)))
-        .collect()
+}
+
+/// The lines of the pack `name`, in order; a line that is not one fails with the pack and line.
+pub fn entries<'a>(name: &'a str, bytes: &'a [u8]) -> Result<impl Iterator<Item = Result<Entry<'a>, String>> + 'a, String> {
+    if hash_of(name).is_none() {
+        return Err(format!("{name} is not a pack's name"));
+    }
+    let body = bytes.strip_prefix(HEADER).ok_or_else(|| format!("pack {name} is damaged: it does not begin with the pack header"))?;
+    Ok(body.split(|b| *b == b'\n').enumerate().filter(|(_, line)| !line.is_empty()).map(move |(i, line)| {
+        std::str::from_utf8(line)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<Entry<'_>>(text).map_err(|e| e.to_string()))
+            .map_err(|e| format!("pack {name} is damaged at line {}: {e}", i + 2))
+    }))
+}
+
+/// Every item of the pack `name`, each checked against the hash its line claims.
+pub fn read(name: &str, bytes: &[u8]) -> Result<Vec<Item>, String> {
+    entries(name, bytes)?.map(|entry| entry.and_then(|e| e.verified(name))).collect()
 }
 
 #[cfg(test)]
@@ -138,25 +197,21 @@ mod tests {
             }],
         });
         let mut writer = Writer::default();
-        writer.push(&entity);
-        writer.push(&label("Customer"));
+        writer.push(&entity.hash(), &entity);
+        writer.push(&label("Customer").hash(), &label("Customer"));
         let (name, bytes) = writer.finish();
+        assert_eq!(hash_of(&name), Some(crate::modules::sha256_hex(&bytes).as_str()));
         let items = read(&name, &bytes).unwrap();
         assert_eq!(items, [entity.clone(), label("Customer")]);
-        assert_eq!(
-            items[0].hash(),
-            content_hash(
-                Kind::Enumeration,
-                match &entity {
-                    Item::Enumeration(e) => e,
-                    _ => unreachable!(),
-                }
-            )
-        );
-        let mut damaged = bytes.clone();
-        let at = damaged.len() - 3;
-        damaged[at] ^= 1;
-        assert!(read(&name, &damaged).unwrap_err().contains("damaged"));
+        let Item::Enumeration(e) = &entity else { unreachable!() };
+        assert_eq!(items[0].hash(), content_hash(Kind::Enumeration, e));
+        // Any changed byte of an item's content is caught by its hash; of its frame, by the parser.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        for (from, to) in [("NoYes", "NoYet"), ("Customer", "Customes"), ("\"value\":1", "\"value\":2"), ("\"kind\"", "\"kinf\"")] {
+            let damaged = text.replacen(from, to, 1).into_bytes();
+            let e = read(&name, &damaged).unwrap_err();
+            assert!(e.contains("damaged") && e.contains(&name), "{from}: {e}");
+        }
         assert!(read("packs/x.pack", &bytes).is_err());
     }
 

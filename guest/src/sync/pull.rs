@@ -17,10 +17,6 @@ use crate::sql::{exec, in_transaction, query_map};
 use crate::wit::types::PullReport;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Packs downloaded at once: enough to keep a few connections busy, few enough that the items
-/// parsed from them stay a small part of memory.
-const PACKS_AT_ONCE: usize = 4;
-
 /// A manifest of the wanted version and coverage, found in the store.
 #[derive(Clone, Debug)]
 pub struct Found {
@@ -77,12 +73,11 @@ struct Lacking {
 }
 
 impl Lacking {
-    fn contains(&self, item: &Item, hash: &str) -> bool {
-        match item {
-            Item::DataEntity(_) => self.objects[&Kind::DataEntity].contains(hash),
-            Item::PublicEntity(_) => self.objects[&Kind::PublicEntity].contains(hash),
-            Item::Enumeration(_) => self.objects[&Kind::Enumeration].contains(hash),
-            Item::Label(_) => self.labels.contains(hash),
+    /// Whether a pack line of `kind` and `hash` holds an item this cache lacks.
+    fn wants(&self, kind: &str, hash: &str) -> bool {
+        match Kind::parse(kind) {
+            Some(kind) => self.objects.get(&kind).is_some_and(|s| s.contains(hash)),
+            None => kind == "label" && self.labels.contains(hash),
         }
     }
 }
@@ -110,7 +105,8 @@ pub fn run(
     let location = shared.location();
     let manifest = &found.manifest;
     let mut lacking = Lacking { objects: BTreeMap::new(), labels: BTreeSet::new() };
-    let mut needed_packs: BTreeSet<usize> = BTreeSet::new();
+    // The packs to download, each with the hashes of the items this cache lacks in it.
+    let mut needed_packs: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for kind in Kind::ALL {
         let hashes: Vec<String> = manifest.objects_of(kind).map(|o| o.hash().to_owned()).collect();
         let present = existing_ids(ctx.store, kind.as_str(), &hashes)?;
@@ -118,7 +114,7 @@ pub fn run(
             .objects_of(kind)
             .filter(|o| !present.contains_key(o.hash()))
             .map(|o| {
-                needed_packs.insert(o.pack());
+                needed_packs.entry(o.pack()).or_default().push(o.hash().to_owned());
                 o.hash().to_owned()
             })
             .collect();
@@ -129,50 +125,57 @@ pub fn run(
         let present = label_rows(ctx, language)?;
         for (hash, pack) in wanted.iter().filter(|(hash, _)| !present.contains_key(hash)) {
             lacking.labels.insert(hash.clone());
-            needed_packs.insert(*pack as usize);
+            needed_packs.entry(*pack as usize).or_default().push(hash.clone());
         }
     }
 
     let total = needed_packs.len();
     let mut report = PullReport { location: location.clone(), manifest: found.name.clone(), packs: 0, bytes: 0, objects: 0, labels: 0 };
     ctx.host.progress(&Progress { phase: Phase::Pull, done: 0, total: Some(total as u64), bytes: Some(0) });
-    let needed: Vec<usize> = needed_packs.into_iter().collect();
-    for group in needed.chunks(PACKS_AT_ONCE) {
+    let needed: Vec<usize> = needed_packs.keys().copied().collect();
+    let names: Vec<String> = needed.iter().map(|&i| manifest.packs[i].name.clone()).collect();
+    // Where the time goes, for the log: waiting for downloads, reading and checking, storing.
+    let mut spent = [std::time::Duration::ZERO; 4];
+    // The host downloads the next packs while this one is read and stored.
+    let mut downloads = shared.download(&names);
+    for (name, index) in names.iter().zip(&needed) {
         ctx.check_cancelled()?;
-        let names: Vec<String> = group.iter().map(|&i| manifest.packs[i].name.clone()).collect();
-        let answers = shared.get_many(&names);
+        let started = std::time::Instant::now();
+        let answer = downloads.next().ok_or_else(|| Error::internal(format!("the host gave no answer for {name}")))?;
+        spent[0] += started.elapsed();
+        let started = std::time::Instant::now();
+        let bytes = answer
+            .map_err(|e| e.into_error(&location, &format!("downloading {name}")))?
+            .ok_or_else(|| damaged(&location, format!("pack {name}, named by manifest {}, is missing", found.name)))?;
+        report.packs += 1;
+        report.bytes += bytes.len() as u64;
         let mut data: Vec<(String, DataEntity)> = Vec::new();
         let mut public: Vec<(String, PublicEntity)> = Vec::new();
         let mut enums: Vec<(String, Enumeration)> = Vec::new();
         let mut labels: Vec<Vec<Value>> = Vec::new();
-        for (name, answer) in names.iter().zip(answers) {
-            let bytes = answer
-                .map_err(|e| e.into_error(&location, &format!("downloading {name}")))?
-                .ok_or_else(|| damaged(&location, format!("pack {name}, named by manifest {}, is missing", found.name)))?;
-            report.packs += 1;
-            report.bytes += bytes.len() as u64;
-            let items = pack::read(name, &bytes).map_err(|m| damaged(&location, m))?;
-            drop(bytes);
-            let mut found_here: BTreeSet<String> = BTreeSet::new();
-            for item in items {
-                let hash = item.hash();
-                if !lacking.contains(&item, &hash) || !found_here.insert(hash.clone()) {
-                    continue;
-                }
-                match item {
-                    Item::DataEntity(o) => data.push((hash, o)),
-                    Item::PublicEntity(o) => public.push((hash, o)),
-                    Item::Enumeration(o) => enums.push((hash, o)),
-                    Item::Label(l) => labels.push(crate::row![l.label_id, l.language, l.text, l.missing]),
-                }
+        let mut found_here: BTreeSet<String> = BTreeSet::new();
+        for entry in pack::entries(name, &bytes).map_err(|m| damaged(&location, m))? {
+            let entry = entry.map_err(|m| damaged(&location, m))?;
+            if !lacking.wants(entry.kind, entry.hash) || found_here.contains(entry.hash) {
+                continue;
             }
-            // Every lacking item the manifest places in this pack must have been in it.
-            if let Some(absent) = manifest.packs_of_items().filter(|(_, pack)| pack == name).map(|(hash, _)| hash).find(|hash| {
-                (lacking.labels.contains(*hash) || lacking.objects.values().any(|s| s.contains(*hash))) && !found_here.contains(*hash)
-            }) {
-                return Err(damaged(&location, format!("pack {name} lacks item {absent}, which manifest {} places in it", found.name)));
+            let item = entry.verified(name).map_err(|m| damaged(&location, m))?;
+            let hash = entry.hash.to_owned();
+            found_here.insert(hash.clone());
+            match item {
+                Item::DataEntity(o) => data.push((hash, o)),
+                Item::PublicEntity(o) => public.push((hash, o)),
+                Item::Enumeration(o) => enums.push((hash, o)),
+                Item::Label(l) => labels.push(crate::row![l.label_id, l.language, l.text, l.missing]),
             }
         }
+        drop(bytes);
+        // Every lacking item the manifest places in this pack must have been in it.
+        if let Some(absent) = needed_packs[index].iter().find(|hash| !found_here.contains(*hash)) {
+            return Err(damaged(&location, format!("pack {name} lacks item {absent}, which manifest {} places in it", found.name)));
+        }
+        spent[1] += started.elapsed();
+        let started = std::time::Instant::now();
         in_transaction(ctx.store, TxMode::Immediate, || {
             report.objects += store_all(ctx, &data)? + store_all(ctx, &public)? + store_all(ctx, &enums)?;
             report.labels += labels.len() as u64;
@@ -183,6 +186,7 @@ pub fn run(
                 labels.drain(..),
             )
         })?;
+        spent[2] += started.elapsed();
         ctx.host.progress(&Progress {
             phase: Phase::Pull,
             done: report.packs as u64,
@@ -190,8 +194,10 @@ pub fn run(
             bytes: Some(report.bytes),
         });
     }
+    drop(downloads);
 
     ctx.check_cancelled()?;
+    let started = std::time::Instant::now();
     in_transaction(ctx.store, TxMode::Immediate, || {
         for kind in Kind::ALL {
             let refs: Vec<&share::ObjectRef> = manifest.objects_of(kind).collect();
@@ -235,6 +241,12 @@ pub fn run(
         Ok(())
     })?;
     snapshot::complete(ctx.store, snapshot_id, environment_id, ctx.host.now_ms())?;
+    spent[3] += started.elapsed();
+    let [waiting, check, store, link] = spent.map(|d| d.as_millis());
+    ctx.host.log(
+        crate::ports::Level::Debug,
+        &format!("pull of {}: waiting for downloads {waiting} ms, reading and checking {check} ms, storing {store} ms, making the snapshot {link} ms", found.name),
+    );
     Ok(report)
 }
 

@@ -12,6 +12,18 @@ use object_store::path::Path;
 use object_store::{GetOptions, ObjectStore, PutMode, PutOptions, PutPayload};
 use wasmtime::component::Resource;
 
+/// Downloads the host runs for the component; dropping them stops what was not taken.
+pub struct Downloads {
+    receiver: tokio::sync::mpsc::Receiver<Result<Option<Vec<u8>>, api::Error>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Downloads {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Checks a name against the policy (see wit/shared.wit) and makes it a path under the root.
 pub fn checked(name: &str) -> Result<Path, api::Error> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-');
@@ -89,8 +101,25 @@ impl SharedStore {
         .await
     }
 
-    pub async fn get_many(&self, names: Vec<String>) -> Vec<Result<Option<Vec<u8>>, api::Error>> {
-        futures_util::stream::iter(names).map(|name| async move { self.get(&name).await }).buffered(self.concurrency).collect().await
+    /// Downloads `names` in the background, `concurrency` at a time, handing them over in order:
+    /// at most that many are in flight and one waits to be taken, however slowly the component
+    /// takes them.
+    pub fn download(&self, names: Vec<String>) -> Downloads {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let store = self.clone();
+        let task = tokio::spawn(async move {
+            let fetches = futures_util::stream::iter(names).map(|name| {
+                let store = store.clone();
+                async move { store.get(&name).await }
+            });
+            let mut answers = fetches.buffered(store.concurrency);
+            while let Some(answer) = answers.next().await {
+                if sender.send(answer).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Downloads { receiver, task }
     }
 
     pub async fn put_new(&self, name: &str, body: Vec<u8>) -> Result<bool, api::Error> {
@@ -116,6 +145,19 @@ impl SharedStore {
 
 impl api::Host for State {}
 
+impl api::HostDownloads for State {
+    async fn next(&mut self, downloads: Resource<Downloads>) -> wasmtime::Result<Option<Result<Option<Vec<u8>>, api::Error>>> {
+        let answer = self.table.get_mut(&downloads)?.receiver.recv().await;
+        self.returning_to_guest();
+        Ok(answer)
+    }
+
+    async fn drop(&mut self, downloads: Resource<Downloads>) -> wasmtime::Result<()> {
+        self.table.delete(downloads)?;
+        Ok(())
+    }
+}
+
 impl api::HostSharedStore for State {
     async fn location(&mut self, store: Resource<SharedStore>) -> wasmtime::Result<String> {
         let location = self.table.get(&store)?.location.clone();
@@ -137,15 +179,11 @@ impl api::HostSharedStore for State {
         Ok(result)
     }
 
-    async fn get_many(
-        &mut self,
-        store: Resource<SharedStore>,
-        names: Vec<String>,
-    ) -> wasmtime::Result<Vec<Result<Option<Vec<u8>>, api::Error>>> {
-        let shared = self.table.get(&store)?.clone();
-        let result = shared.get_many(names).await;
+    async fn download(&mut self, store: Resource<SharedStore>, names: Vec<String>) -> wasmtime::Result<Resource<Downloads>> {
+        let downloads = self.table.get(&store)?.download(names);
+        let handle = self.table.push(downloads)?;
         self.returning_to_guest();
-        Ok(result)
+        Ok(handle)
     }
 
     async fn put_new(&mut self, store: Resource<SharedStore>, name: String, body: Vec<u8>) -> wasmtime::Result<Result<bool, api::Error>> {
