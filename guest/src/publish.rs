@@ -79,7 +79,7 @@ impl StoreIndex {
             .map_err(|e| e.into_error(&location, "listing versions"))?
             .into_iter()
             .map(|l| l.name)
-            .filter(|n| n.ends_with(".json"))
+            .filter(|n| n.ends_with(crate::share::MANIFEST_SUFFIX))
             .collect();
         let mut index = StoreIndex::default();
         for (name, answer) in names.iter().zip(shared.download(&names)) {
@@ -416,8 +416,9 @@ mod tests {
         {
             let mut objects = shared.objects.borrow_mut();
             let bytes = objects.get_mut(&pack).unwrap();
-            let text = String::from_utf8(bytes.clone()).unwrap().replace("\"Name\":\"Ps\"", "\"Name\":\"Zs\"").replace("Ps", "Zs");
-            *bytes = text.into_bytes();
+            let text = String::from_utf8(crate::share::pack::open(&pack, bytes).unwrap()).unwrap();
+            assert!(text.contains("\"entity_set_name\":\"Ps\""));
+            *bytes = crate::share::deflate(text.replace("\"entity_set_name\":\"Ps\"", "\"entity_set_name\":\"Zs\"").as_bytes());
         }
         let puller = World::new();
         environment(&puller, "1.0", false);
@@ -439,10 +440,10 @@ mod tests {
         environment(&publisher, "1.0", false);
         sync(&publisher, None);
         crate::api::publish(&publisher.ctx(), &shared, &PublishOptions { versions: vec![] }).unwrap();
-        let name = shared.objects.borrow().keys().find(|k| k.ends_with(".json")).cloned().unwrap();
+        let name = shared.objects.borrow().keys().find(|k| k.ends_with(crate::share::MANIFEST_SUFFIX)).cloned().unwrap();
         {
             let mut objects = shared.objects.borrow_mut();
-            let mut manifest: crate::share::Manifest = serde_json::from_slice(&objects[&name]).unwrap();
+            let mut manifest = crate::share::Manifest::read(&name, &objects[&name], None).unwrap();
             let [p, q] =
                 [0, 1].map(|i| manifest.objects.iter().position(|o| o.kind() == "public-entity" && o.name() == ["P", "Q"][i]).unwrap());
             let (hp, hq) = (manifest.objects[p].2.clone(), manifest.objects[q].2.clone());

@@ -78,15 +78,17 @@ impl Manifest {
         }
     }
 
+    /// The manifest as stored.
     pub fn to_bytes(&self) -> Vec<u8> {
         // Serialising these plain types cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        super::deflate(&serde_json::to_vec(self).unwrap_or_default())
     }
 
     /// Reads the manifest `name` of version `modules_hash` and checks that it is whole: its
     /// format, its version, every hash and every pack it names. Any fault is named.
-    pub fn read(name: &str, bytes: &[u8], modules_hash: Option<&str>) -> Result<Manifest, String> {
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| format!("manifest {name} is damaged: {e}"))?;
+    pub fn read(name: &str, stored: &[u8], modules_hash: Option<&str>) -> Result<Manifest, String> {
+        let text = super::inflate(&format!("manifest {name}"), stored)?;
+        let m: Manifest = serde_json::from_slice(&text).map_err(|e| format!("manifest {name} is damaged: {e}"))?;
         let fault = |what: String| Err(format!("manifest {name} is damaged: {what}"));
         if m.format != FORMAT || m.format_version != FORMAT_VERSION {
             return fault(format!("it is a {} of version {}, not a {FORMAT} of version {FORMAT_VERSION}", m.format, m.format_version));

@@ -5,8 +5,13 @@
 //! Layout under the store's root:
 //! - `packs/<sha256>.pack`: items (objects and label texts), named by the SHA-256 of the pack's
 //!   bytes, so a pack is immutable and two publishers of the same items write the same pack.
-//! - `versions/<modules hash>/<coverage>.json`: a manifest (`entities+en-US.json`), written last
-//!   and only if absent, so that a reader never sees a version before every pack it names.
+//! - `versions/<modules hash>/<coverage>.json.zlib`: a manifest (`entities+en-US.json.zlib`),
+//!   written last and only if absent, so that a reader never sees a version before every pack it
+//!   names.
+//!
+//! Both are zlib streams (RFC 1950) of JSON text: metadata JSON repeats its field names on every
+//! item and shrinks about fourteen-fold, which is what a team pulling over a wide-area link waits
+//! for. Each is inflated with a limit, so a small object cannot become a huge one.
 
 pub mod manifest;
 pub mod pack;
@@ -26,7 +31,28 @@ pub fn manifest_name(modules_hash: &str, coverage: &crate::sync::coverage::Cover
         key.push('+');
         key.push_str(language);
     }
-    format!("{}{key}.json", version_prefix(modules_hash))
+    format!("{}{key}{MANIFEST_SUFFIX}", version_prefix(modules_hash))
+}
+
+/// How a manifest's name ends.
+pub const MANIFEST_SUFFIX: &str = ".json.zlib";
+
+/// The most text a pack or manifest may inflate to (a full version's largest pack is about 8 MiB,
+/// its manifest about 3 MiB).
+const MAX_INFLATED: usize = 256 << 20;
+
+/// `text` as stored: a zlib stream.
+pub fn deflate(text: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(text, 6)
+}
+
+/// The text of the stored object `name`; a stream that is damaged, or would inflate beyond the
+/// limit, fails naming the object.
+pub fn inflate(name: &str, stored: &[u8]) -> Result<Vec<u8>, String> {
+    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(stored, MAX_INFLATED).map_err(|e| match e.status {
+        miniz_oxide::inflate::TINFLStatus::HasMoreOutput => format!("{name} would inflate to more than {MAX_INFLATED} bytes"),
+        status => format!("{name} is damaged: not a whole zlib stream ({status:?})"),
+    })
 }
 
 /// Whether `s` is a SHA-256 in lower-case hex, as every hash in the store is.

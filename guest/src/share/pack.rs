@@ -120,9 +120,10 @@ impl Writer {
         self.items == 0
     }
 
-    /// The pack's name and bytes.
+    /// The pack's name and bytes as stored.
     pub fn finish(self) -> (String, Vec<u8>) {
-        (name(&crate::modules::sha256_hex(&self.bytes)), self.bytes)
+        let stored = super::deflate(&self.bytes);
+        (name(&crate::modules::sha256_hex(&stored)), stored)
     }
 }
 
@@ -155,12 +156,18 @@ impl Entry<'_> {
     }
 }
 
-/// The lines of the pack `name`, in order; a line that is not one fails with the pack and line.
-pub fn entries<'a>(name: &'a str, bytes: &'a [u8]) -> Result<impl Iterator<Item = Result<Entry<'a>, String>> + 'a, String> {
+/// The text of the pack `name` from its bytes as stored, for [`entries`].
+pub fn open(name: &str, stored: &[u8]) -> Result<Vec<u8>, String> {
     if hash_of(name).is_none() {
         return Err(format!("{name} is not a pack's name"));
     }
-    let body = bytes.strip_prefix(HEADER).ok_or_else(|| format!("pack {name} is damaged: it does not begin with the pack header"))?;
+    super::inflate(&format!("pack {name}"), stored)
+}
+
+/// The lines of the pack `name` (its text, from [`open`]), in order; a line that is not one fails
+/// with the pack and line.
+pub fn entries<'a>(name: &'a str, text: &'a [u8]) -> Result<impl Iterator<Item = Result<Entry<'a>, String>> + 'a, String> {
+    let body = text.strip_prefix(HEADER).ok_or_else(|| format!("pack {name} is damaged: it does not begin with the pack header"))?;
     Ok(body.split(|b| *b == b'\n').enumerate().filter(|(_, line)| !line.is_empty()).map(move |(i, line)| {
         std::str::from_utf8(line)
             .map_err(|e| e.to_string())
@@ -169,9 +176,10 @@ pub fn entries<'a>(name: &'a str, bytes: &'a [u8]) -> Result<impl Iterator<Item 
     }))
 }
 
-/// Every item of the pack `name`, each checked against the hash its line claims.
-pub fn read(name: &str, bytes: &[u8]) -> Result<Vec<Item>, String> {
-    entries(name, bytes)?.map(|entry| entry.and_then(|e| e.verified(name))).collect()
+/// Every item of the pack `name` (its bytes as stored), each checked against the hash its line claims.
+pub fn read(name: &str, stored: &[u8]) -> Result<Vec<Item>, String> {
+    let text = open(name, stored)?;
+    entries(name, &text)?.map(|entry| entry.and_then(|e| e.verified(name))).collect()
 }
 
 #[cfg(test)]
@@ -205,13 +213,19 @@ mod tests {
         assert_eq!(items, [entity.clone(), label("Customer")]);
         let Item::Enumeration(e) = &entity else { unreachable!() };
         assert_eq!(items[0].hash(), content_hash(Kind::Enumeration, e));
-        // Any changed byte of an item's content is caught by its hash; of its frame, by the parser.
-        let text = String::from_utf8(bytes.clone()).unwrap();
+        // Any changed byte of an item's content is caught by its hash; of its frame, by the parser;
+        // of the stream, by zlib.
+        let text = String::from_utf8(open(&name, &bytes).unwrap()).unwrap();
         for (from, to) in [("NoYes", "NoYet"), ("Customer", "Customes"), ("\"value\":1", "\"value\":2"), ("\"kind\"", "\"kinf\"")] {
-            let damaged = text.replacen(from, to, 1).into_bytes();
+            let damaged = crate::share::deflate(text.replacen(from, to, 1).as_bytes());
             let e = read(&name, &damaged).unwrap_err();
             assert!(e.contains("damaged") && e.contains(&name), "{from}: {e}");
         }
+        let mut flipped = bytes.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x20;
+        assert!(read(&name, &flipped).unwrap_err().contains("damaged"));
+        assert!(text.len() > bytes.len(), "stored compressed");
         assert!(read("packs/x.pack", &bytes).is_err());
     }
 

@@ -26,7 +26,7 @@ pub struct Found {
 
 /// The coverage a manifest's name says it has (`entities+en-US.json`).
 fn coverage_of_name(name: &str) -> Option<Coverage> {
-    let key = name.rsplit('/').next()?.strip_suffix(".json")?;
+    let key = name.rsplit('/').next()?.strip_suffix(crate::share::MANIFEST_SUFFIX)?;
     let mut parts = key.split('+');
     let entities = match parts.next()? {
         "entities" => true,
@@ -153,8 +153,10 @@ pub fn run(
         let mut public: Vec<(String, PublicEntity)> = Vec::new();
         let mut enums: Vec<(String, Enumeration)> = Vec::new();
         let mut labels: Vec<Vec<Value>> = Vec::new();
+        let text = pack::open(name, &bytes).map_err(|m| damaged(&location, m))?;
+        drop(bytes);
         let mut found_here: BTreeSet<String> = BTreeSet::new();
-        for entry in pack::entries(name, &bytes).map_err(|m| damaged(&location, m))? {
+        for entry in pack::entries(name, &text).map_err(|m| damaged(&location, m))? {
             let entry = entry.map_err(|m| damaged(&location, m))?;
             if !lacking.wants(entry.kind, entry.hash) || found_here.contains(entry.hash) {
                 continue;
@@ -169,7 +171,7 @@ pub fn run(
                 Item::Label(l) => labels.push(crate::row![l.label_id, l.language, l.text, l.missing]),
             }
         }
-        drop(bytes);
+        drop(text);
         // Every lacking item the manifest places in this pack must have been in it.
         if let Some(absent) = needed_packs[index].iter().find(|hash| !found_here.contains(*hash)) {
             return Err(damaged(&location, format!("pack {name} lacks item {absent}, which manifest {} places in it", found.name)));
@@ -272,11 +274,12 @@ mod tests {
 
     #[test]
     fn a_manifest_name_says_its_coverage() {
-        let c = coverage_of_name("versions/abc/entities+de-DE+en-US.json").unwrap();
+        let c = coverage_of_name("versions/abc/entities+de-DE+en-US.json.zlib").unwrap();
         assert!(c.entities);
         assert_eq!(c.languages.into_iter().collect::<Vec<_>>(), ["de-DE", "en-US"]);
-        assert_eq!(coverage_of_name("versions/abc/entities.json").unwrap().languages.len(), 0);
+        assert_eq!(coverage_of_name("versions/abc/entities.json.zlib").unwrap().languages.len(), 0);
+        assert!(coverage_of_name("versions/abc/entities+en-US.json").is_none());
         assert!(coverage_of_name("versions/abc/other.txt").is_none());
-        assert!(coverage_of_name("versions/abc/junk+en-US.json").is_none());
+        assert!(coverage_of_name("versions/abc/junk+en-US.json.zlib").is_none());
     }
 }
