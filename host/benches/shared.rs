@@ -5,7 +5,11 @@
 //!
 //! Needs the pinned Azurite: `npm ci --prefix tests/azurite`.
 //!
-//! `cargo bench -p d365meta --bench shared [-- [--runs N] [--json]]`
+//! With `--latency-ms N`, afterwards: the same comparison once more for an environment whose every
+//! response is N ms late (a wide-area link to F&O; the store stays on loopback, as a store in the
+//! team's own region is near).
+//!
+//! `cargo bench -p d365meta --bench shared [-- [--runs N] [--latency-ms N] [--json]]`
 
 #[path = "../../tests/src/azurite.rs"]
 #[allow(dead_code)]
@@ -25,6 +29,12 @@ use std::time::{Duration, Instant};
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The core reports where a pull's time went at debug level: shown on stderr.
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let only_pulls = Targets::new().with_target("d365meta::core", LevelFilter::DEBUG).with_default(LevelFilter::WARN);
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false).without_time().with_target(false);
+    let _ = tracing_subscriber::registry().with(only_pulls).with(lines).try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(bench(args))
 }
@@ -62,7 +72,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let dataset = Arc::new(Dataset::generate(Scale::Full));
     let sim = Simulator::start(
         "127.0.0.1".parse()?,
-        vec![EnvironmentSpec::new("prod", dataset.clone()), EnvironmentSpec::new("team", dataset.clone())],
+        vec![
+            EnvironmentSpec::new("prod", dataset.clone()),
+            EnvironmentSpec::new("team", dataset.clone()),
+            EnvironmentSpec::new("far", dataset.clone()),
+            EnvironmentSpec::new("far-team", dataset.clone()),
+        ],
     )
     .await?;
     let (prod, team) = (sim.env(0), sim.env(1));
@@ -139,7 +154,41 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         direct / pull_azure,
         pull_dir / direct
     ));
+    let latency_ms = args.number("latency-ms", 0) as u64;
+    let mut wide_area = serde_json::Value::Null;
+    if latency_ms > 0 {
+        let (far, far_team) = (sim.env(2), sim.env(3));
+        for env in [&far, &far_team] {
+            env.set_latency(Some(Duration::from_millis(latency_ms)));
+        }
+        let scratch = Scratch::new("shared-far");
+        let (a, b) = (scratch.0.join("a.db"), scratch.0.join("b.db"));
+        let url = "az://bench/far".to_owned();
+        let connection = Some(emulator.connection_string());
+        let (direct, direct_time) = timed_sync(&runtime, CacheOptions::new(&a), &far.base_url()).await?;
+        let mut publisher = Cache::open(&runtime, with_store(&a, &url, connection.clone())).await?;
+        publisher.publish(PublishOptions { versions: vec![] }).await?;
+        drop(publisher);
+        let (pulled, pull_time) = timed_sync(&runtime, with_store(&b, &url, connection), &far_team.base_url()).await?;
+        anyhow::ensure!(name_of(&pulled.plan) == "pull", "the wide-area pull was {}", name_of(&pulled.plan));
+        out.line(format!(
+            "wide area, every F&O response {latency_ms} ms late: direct full sync {:.2} s ({} requests), pull from Azurite {:.2} s ({} request) = {:.1} x faster",
+            direct_time.as_secs_f64(),
+            thousands(direct.requests),
+            pull_time.as_secs_f64(),
+            pulled.requests,
+            direct_time.as_secs_f64() / pull_time.as_secs_f64()
+        ));
+        wide_area = json!({
+            "latency_ms": latency_ms,
+            "direct_sync_s": round3(direct_time.as_secs_f64()),
+            "pull_azurite_s": round3(pull_time.as_secs_f64()),
+            "direct_requests": direct.requests,
+            "pull_requests": pulled.requests,
+        });
+    }
     let report = json!({
+        "wide_area": wide_area,
         "runs": runs,
         "direct_sync_s": round3(direct),
         "pull_azurite_s": round3(pull_azure),
