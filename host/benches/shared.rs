@@ -63,6 +63,7 @@ struct Run {
     bytes: u64,
     packs: u32,
     direct_requests: u64,
+    direct_bytes: u64,
     pull_requests: u64,
 }
 
@@ -127,13 +128,15 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             bytes: published.versions[0].bytes_uploaded,
             packs: p.packs,
             direct_requests: direct.requests,
+            direct_bytes: direct.bytes,
             pull_requests: pulled.requests,
         };
         out.line(format!(
-            "run {}: direct sync {:.2} s ({} requests); publish Azurite {:.2} s, directory {:.2} s ({} packs, {:.1} MiB); pull Azurite {:.2} s ({} request), directory {:.2} s",
+            "run {}: direct sync {:.2} s ({} requests, {:.1} MiB); publish Azurite {:.2} s, directory {:.2} s ({} packs, {:.1} MiB); pull Azurite {:.2} s ({} request), directory {:.2} s",
             run + 1,
             result.direct.as_secs_f64(),
             thousands(result.direct_requests),
+            mib(result.direct_bytes),
             result.publish_azure.as_secs_f64(),
             result.publish_dir.as_secs_f64(),
             result.packs,
@@ -199,6 +202,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "packs": results[0].packs,
         "published_bytes": results[0].bytes,
         "direct_requests": results[0].direct_requests,
+        "direct_bytes": results[0].direct_bytes,
         "pull_requests": results[0].pull_requests,
     });
     if args.json {
