@@ -358,6 +358,15 @@ mod tests {
         crate::api::sync(&w.ctx(), shared.map(|s| s as &dyn crate::ports::Shared), &options).unwrap()
     }
 
+    /// A cache that synced version 1.0 and published it to `shared`.
+    fn published(shared: &MemoryShared) -> World {
+        let publisher = World::new();
+        environment(&publisher, "1.0", false);
+        sync(&publisher, None);
+        crate::api::publish(&publisher.ctx(), shared, &PublishOptions { versions: vec![] }).unwrap();
+        publisher
+    }
+
     fn answers(w: &World) -> String {
         let options = ReadOptions { base_url: None, labels: None };
         let entity = crate::api::entity(&w.ctx(), "P", &options).unwrap();
@@ -408,10 +417,7 @@ mod tests {
     #[test]
     fn a_damaged_pack_is_refused_and_the_sync_fetches_from_the_environment() {
         let shared = MemoryShared::default();
-        let publisher = World::new();
-        environment(&publisher, "1.0", false);
-        sync(&publisher, None);
-        crate::api::publish(&publisher.ctx(), &shared, &PublishOptions { versions: vec![] }).unwrap();
+        let publisher = published(&shared);
         let pack = shared.objects.borrow().keys().find(|k| k.starts_with("packs/")).cloned().unwrap();
         {
             let mut objects = shared.objects.borrow_mut();
@@ -436,10 +442,7 @@ mod tests {
     #[test]
     fn a_manifest_that_names_an_object_with_another_objects_hash_is_refused() {
         let shared = MemoryShared::default();
-        let publisher = World::new();
-        environment(&publisher, "1.0", false);
-        sync(&publisher, None);
-        crate::api::publish(&publisher.ctx(), &shared, &PublishOptions { versions: vec![] }).unwrap();
+        let publisher = published(&shared);
         let name = shared.objects.borrow().keys().find(|k| k.ends_with(crate::share::MANIFEST_SUFFIX)).cloned().unwrap();
         {
             let mut objects = shared.objects.borrow_mut();

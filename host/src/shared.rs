@@ -123,10 +123,20 @@ impl SharedStore {
             max_retries: 5,
             retry_timeout: options.retry_budget,
         };
-        let client = ClientOptions::new()
+        let mut client = ClientOptions::new()
             .with_timeout(options.request_timeout)
             .with_connect_timeout(http.connect_timeout)
             .with_user_agent(reqwest::header::HeaderValue::from_static(concat!("d365meta/", env!("CARGO_PKG_VERSION"))));
+        // The certificate authorities trusted for the environments (a TLS-inspecting proxy's) are
+        // trusted for the store too.
+        if let Some(path) = &http.ca_file {
+            let pem = std::fs::read(path).map_err(|e| bad(format!("certificate authorities {}: {e}", path.display())))?;
+            let certificates = object_store::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| bad(format!("certificate authorities {}: {e}", path.display())))?;
+            for certificate in certificates {
+                client = client.with_root_certificate(certificate);
+            }
+        }
         let store: Arc<dyn ObjectStore> = match scheme.to_ascii_lowercase().as_str() {
             "file" => {
                 let path = std::path::PathBuf::from(rest.strip_prefix("localhost").unwrap_or(rest));

@@ -52,6 +52,14 @@ async fn answers(cache: &mut Cache, base_url: &str) -> String {
     format!("{}\n{}", serde_json::to_string(&entity).unwrap(), serde_json::to_string(&found.hits).unwrap()).replace(base_url, "ENV")
 }
 
+/// A cache at `db` that synced the simulator's first environment and published it to `url`.
+async fn synced_and_published(sim: &d365meta_simulator::Simulator, db: &Path, url: &str, connection_string: Option<String>) -> Cache {
+    let mut publisher = Cache::open(runtime(), with_store(db, url, connection_string)).await.unwrap();
+    publisher.sync(&sim.env(0).base_url(), auto()).await.unwrap();
+    publisher.publish(all()).await.unwrap();
+    publisher
+}
+
 fn outcomes(report: &PublishReport) -> Vec<PublishOutcome> {
     report.versions.iter().map(|v| v.outcome).collect()
 }
@@ -140,9 +148,7 @@ async fn a_damaged_pack_is_never_stored_and_the_sync_fetches_from_the_environmen
     let url = file_url(&store.0);
     let sim = simulator(vec![spec("publisher", dataset(Scale::Small)), spec("puller", dataset(Scale::Small))]).await;
     let (a, b) = (Scratch::new("damaged-a"), Scratch::new("damaged-b"));
-    let mut publisher = Cache::open(runtime(), with_store(&a.db(), &url, None)).await.unwrap();
-    publisher.sync(&sim.env(0).base_url(), auto()).await.unwrap();
-    publisher.publish(all()).await.unwrap();
+    synced_and_published(&sim, &a.db(), &url, None).await;
 
     // An entity's name changed inside a pack: parsed, it would be a valid entity of another name.
     let packs: Vec<_> = std::fs::read_dir(store.0.join("packs")).unwrap().map(|e| e.unwrap().path()).collect();
@@ -179,9 +185,7 @@ async fn a_store_that_goes_down_mid_pull_leaves_the_sync_to_the_environment() {
     let (url, connection_string) = azurite_store(&azurite.lock().unwrap(), "down");
     let sim = simulator(vec![spec("publisher", dataset(Scale::Small)), spec("puller", dataset(Scale::Small))]).await;
     let (a, b) = (Scratch::new("down-a"), Scratch::new("down-b"));
-    let mut publisher = Cache::open(runtime(), with_store(&a.db(), &url, connection_string.clone())).await.unwrap();
-    publisher.sync(&sim.env(0).base_url(), auto()).await.unwrap();
-    publisher.publish(all()).await.unwrap();
+    synced_and_published(&sim, &a.db(), &url, connection_string.clone()).await;
 
     // The emulator is stopped once the pull has read the manifest and is about to download packs.
     let mut options = with_store(&b.db(), &url, connection_string);
@@ -288,4 +292,25 @@ async fn the_hosts_size_limit_refuses_a_pack_and_names_the_limit() {
     let report = reader.sync(&sim.env(1).base_url(), auto()).await.unwrap();
     assert_eq!(name_of(&report.plan), "full");
     assert!(report.warnings.iter().any(|w| w.contains("too large")), "{:?}", report.warnings);
+}
+
+#[tokio::test]
+async fn without_storage_credentials_the_store_is_reached_with_the_environments_sign_in() {
+    let scratch = Scratch::new("shared-sign-in");
+    let (sim, ca) = tls_simulator(vec![spec("env", dataset(Scale::Small)), spec("blob", dataset(Scale::Small))], &scratch).await;
+    // A second HTTPS service stands in for Azure Blob Storage (named by an https:// URL, the account
+    // being the host's first label): it records the Authorization of every request it receives.
+    let mut options = signed_in_options(&scratch.db(), &sim, &ca);
+    let mut shared = SharedOptions::new(format!("{}/team/d365", sim.env(1).base_url()));
+    shared.retry_budget = Duration::from_secs(2);
+    options.shared = Some(shared);
+    let mut cache = Cache::open(runtime(), options).await.unwrap();
+    let report = cache.sync(&sim.env(0).base_url(), auto()).await.unwrap();
+    assert_eq!(name_of(&report.plan), "full", "no store answers there: the sync goes to the environment");
+    assert!(report.warnings.iter().any(|w| w.contains("shared store") && w.contains("listing versions")), "{:?}", report.warnings);
+    let asked = sim.env(1).requests();
+    assert!(!asked.is_empty(), "the store was asked, trusting the same certificate authorities");
+    let bearer = format!("Bearer {}", d365meta_simulator::DEFAULT_TOKEN);
+    assert!(asked.iter().all(|r| r.authorization.as_deref() == Some(bearer.as_str())), "{asked:?}");
+    assert_eq!(sim.token_requests().len(), 2, "one sign-in for the environment's scope, one for Azure Storage's");
 }
