@@ -17,7 +17,7 @@ pub enum Action {
     /// Show one profile's settings (never a secret: where it comes from).
     Show { name: String },
     /// Add a profile (or replace one with --replace).
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Remove a profile.
     Remove { name: String },
     /// Make a profile the default: used when a command names no environment.

@@ -150,7 +150,8 @@ impl Shared for MemoryShared {
         Ok(self.objects.borrow().get(name).cloned())
     }
     fn download(&self, names: &[String]) -> Box<dyn Iterator<Item = Result<Option<Vec<u8>>, SharedError>> + '_> {
-        Box::new(names.to_vec().into_iter().map(move |n| self.get(&n)))
+        let answers: Vec<_> = names.iter().map(|n| self.get(n)).collect();
+        Box::new(answers.into_iter())
     }
     fn put_new(&self, name: &str, body: &[u8]) -> Result<bool, SharedError> {
         let mut objects = self.objects.borrow_mut();

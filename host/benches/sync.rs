@@ -842,7 +842,7 @@ async fn native_run(prod: &SimEnv, client: &reqwest::Client, concurrency: usize)
         let ctx = d365meta_guest::Ctx { http: &http, store: &store, host: &services };
         d365meta_guest::api::open(&ctx)?;
         let t0 = Instant::now();
-        let report = d365meta_guest::api::sync(&ctx, &core_sync_options())?;
+        let report = d365meta_guest::api::sync(&ctx, None, &core_sync_options())?;
         Ok((report.requests, report.plan, t0, t0.elapsed()))
     })
     .await??;
@@ -887,7 +887,7 @@ async fn native_profiles(prod: &SimEnv, next: &SimEnv, client: &reqwest::Client,
             let timed = Timed::new(&sqlite);
             let ctx = d365meta_guest::Ctx { http, store: &timed, host: &services };
             let t0 = Instant::now();
-            let report = d365meta_guest::api::sync(&ctx, &core_sync_options())?;
+            let report = d365meta_guest::api::sync(&ctx, None, &core_sync_options())?;
             let sync = t0.elapsed().saturating_sub(timed.bookkeeping());
             let statements = timed.statements();
             let inside: Duration = statements.iter().map(|(_, s)| s.time).sum();

@@ -209,7 +209,8 @@ async fn a_store_that_goes_down_mid_pull_leaves_the_sync_to_the_environment() {
 
     // With the store down from the start, a sync goes to the environment at once.
     let c = Scratch::new("down-c");
-    let mut late = Cache::open(runtime(), with_store(&c.db(), &url, azurite.lock().unwrap().connection_string().into())).await.unwrap();
+    let connection_string = azurite.lock().unwrap().connection_string();
+    let mut late = Cache::open(runtime(), with_store(&c.db(), &url, Some(connection_string))).await.unwrap();
     let report = late.sync(&sim.env(1).base_url(), auto()).await.unwrap();
     assert_eq!(name_of(&report.plan), "full");
     assert!(report.warnings.iter().any(|w| w.contains("listing versions")), "{:?}", report.warnings);
