@@ -131,6 +131,12 @@ impl Packing<'_> {
         n
     }
 
+    /// The number in this manifest of the pack the store already holds `hash` in, if it does.
+    fn stored_pack(&mut self, index: &StoreIndex, hash: &str) -> Option<u32> {
+        let pack = index.packs.get(hash)?;
+        Some(self.pack_number(pack, index.sizes.get(pack).copied().unwrap_or(0)))
+    }
+
     fn push(&mut self, item: &Item, hash: String, index: &mut StoreIndex) -> Result<()> {
         self.writer.push(&hash, item);
         self.packed_hashes.push(hash);
@@ -236,16 +242,10 @@ fn publish_version(
         let mut lacking: Vec<(usize, i64, String)> = Vec::new();
         for (name, hash, id) in of_kind.iter().map(|o| (&o.1, &o.2, o.3)) {
             let position = packing.manifest.objects.len();
-            let pack = match index.packs.get(hash.as_str()) {
-                Some(pack) => {
-                    let (pack, size) = (pack.clone(), index.sizes.get(pack).copied().unwrap_or(0));
-                    packing.pack_number(&pack, size)
-                }
-                None => {
-                    lacking.push((position, id, hash.clone()));
-                    UNPACKED
-                }
-            };
+            let pack = packing.stored_pack(index, hash).unwrap_or_else(|| {
+                lacking.push((position, id, hash.clone()));
+                UNPACKED
+            });
             packing.manifest.objects.push(ObjectRef(kind.as_str().to_owned(), name.clone(), hash.clone(), pack));
         }
         for chunk in lacking.chunks(ENTITIES_AT_ONCE) {
@@ -258,41 +258,30 @@ fn publish_version(
                         packing.manifest.objects[*position].name()
                     )));
                 }
-                // The same content twice in one version (under two names) is packed once.
-                if let Some(pack) = index.packs.get(hash) {
-                    let (pack, size) = (pack.clone(), index.sizes.get(pack).copied().unwrap_or(0));
-                    packing.manifest.objects[*position].3 = packing.pack_number(&pack, size);
-                    continue;
-                }
-                if packing.packed_hashes.contains(hash) {
-                    packing.waiting_objects.push(*position);
+                // The same content twice in one version (under two names) is packed once: in a
+                // pack written already, or in the one being packed.
+                if let Some(number) = packing.stored_pack(index, hash) {
+                    packing.manifest.objects[*position].3 = number;
                     continue;
                 }
                 packing.waiting_objects.push(*position);
-                packing.report.objects_uploaded += 1;
-                packing.push(&item, hash.clone(), index)?;
+                if !packing.packed_hashes.contains(hash) {
+                    packing.report.objects_uploaded += 1;
+                    packing.push(&item, hash.clone(), index)?;
+                }
             }
         }
     }
     for label in labels {
         let hash = label.hash();
+        let stored = packing.stored_pack(index, &hash);
         let entries = packing.manifest.labels.entry(label.language.clone()).or_default();
         let position = entries.len();
-        match index.packs.get(&hash) {
-            Some(pack) => {
-                entries.push((hash.clone(), 0));
-                let (pack, size) = (pack.clone(), index.sizes.get(pack).copied().unwrap_or(0));
-                let number = packing.pack_number(&pack, size);
-                if let Some(entry) = packing.manifest.labels.get_mut(&label.language).and_then(|l| l.get_mut(position)) {
-                    entry.1 = number;
-                }
-            }
-            None => {
-                entries.push((hash.clone(), UNPACKED));
-                packing.waiting_labels.push((label.language.clone(), position));
-                packing.report.labels_uploaded += 1;
-                packing.push(&Item::Label(label), hash, index)?;
-            }
+        entries.push((hash.clone(), stored.unwrap_or(UNPACKED)));
+        if stored.is_none() {
+            packing.waiting_labels.push((label.language.clone(), position));
+            packing.report.labels_uploaded += 1;
+            packing.push(&Item::Label(label), hash, index)?;
         }
     }
     packing.flush(index)?;

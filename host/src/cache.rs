@@ -216,11 +216,6 @@ impl Cache {
         Some(SharedStore::open(options, auth.clone(), http, cancel.clone(), create))
     }
 
-    /// Where the configured shared store is, if one is.
-    pub fn shared_location(&self) -> Option<String> {
-        self.shared.as_ref().map(|(o, ..)| o.url.split('?').next().unwrap_or(&o.url).to_owned())
-    }
-
     /// Syncs the environment at `base_url`, pulling from the shared store when one is configured
     /// and has the version.
     pub async fn sync(&mut self, base_url: &str, options: SyncOptions) -> anyhow::Result<SyncReport> {

@@ -1,8 +1,8 @@
 //! Pull: a version from the shared store instead of the environment.
 //!
 //! The manifest says what the version consists of; only the packs holding an item this cache
-//! lacks are downloaded, a few at a time, and every item is hashed again as parsed: an item stored
-//! is exactly the one the manifest names. The snapshot is then made as a sync makes it — the same
+//! lacks are downloaded (the host fetching the next while this one is stored), and every item
+//! taken is hashed again as parsed: an item stored is exactly the one the manifest names. The snapshot is then made as a sync makes it — the same
 //! objects, positions and label rows — and becomes visible the same way.
 
 use super::coverage::Coverage;
@@ -24,7 +24,7 @@ pub struct Found {
     pub manifest: Manifest,
 }
 
-/// The coverage a manifest's name says it has (`entities+en-US.json`).
+/// The coverage a manifest's name says it has (`entities+en-US.json.zlib`).
 fn coverage_of_name(name: &str) -> Option<Coverage> {
     let key = name.rsplit('/').next()?.strip_suffix(crate::share::MANIFEST_SUFFIX)?;
     let mut parts = key.split('+');
