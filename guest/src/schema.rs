@@ -427,6 +427,28 @@ pub const MIGRATIONS: &[Migration] = &[
         ],
         after: Some(crate::search::index::rebuild),
     },
+    Migration {
+        version: 7,
+        name: "the objects that item texts became",
+        statements: &[
+            // Keys of this database, made here once: `object-sources` keys the hash of item texts
+            // (see `sync::sources`), so that no service can choose a text that matches another's.
+            "CREATE TABLE cache_keys (
+            name TEXT PRIMARY KEY,
+            key BLOB NOT NULL
+        ) STRICT, WITHOUT ROWID",
+            "INSERT INTO cache_keys (name, key) VALUES ('object-sources', randomblob(16))",
+            // For each collection item text parsed, the object it became: a text seen again is
+            // that object without parsing it. Objects stored before this migration have none; the
+            // next sync that reads their texts records them.
+            "CREATE TABLE object_sources (
+            source BLOB PRIMARY KEY,
+            object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE
+        ) STRICT, WITHOUT ROWID",
+            "CREATE INDEX object_sources_by_object ON object_sources(object_id)",
+        ],
+        after: None,
+    },
 ];
 
 pub fn latest() -> u32 {

@@ -1,11 +1,13 @@
 //! Reading from the metadata service: collections (following `@odata.nextLink` to the end) and
 //! labels (many at once through the host's batch import).
 
+use super::sources::PageError;
 use crate::error::{Error, ErrorKind, Result};
 use crate::odata::{self, Failure, shorten};
 use crate::ports::{Ctx, HttpError, HttpRequest, HttpResponse, Level, Method, Phase, Progress};
 use crate::url::odata_string_literal;
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 /// Requests and bytes a sync has used so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,15 +31,16 @@ const MAX_PAGES: usize = 100_000;
 /// would cost memory and storage out of all proportion.
 pub const MAX_ITEM_BYTES: usize = 16 << 20;
 
-/// Fetches every item of `<base>/Metadata/<collection>`, following `@odata.nextLink`, and parses
-/// each with `parse`. An item that does not parse fails the whole fetch with its position. A page
-/// whose answer arrives cut off or garbled is asked for again.
+/// Fetches every item of `<base>/Metadata/<collection>`, following `@odata.nextLink`, and reads
+/// each page's items with `read` (their raw JSON text, in order). An item that cannot be read fails
+/// the whole fetch with its position. A page whose answer arrives cut off or garbled is asked for
+/// again.
 pub fn collection<T>(
     ctx: &Ctx<'_>,
     meter: &mut Meter,
     collection: &str,
     phase: &Phase,
-    parse: impl Fn(&Json) -> Result<T, String>,
+    mut read: impl FnMut(&[&RawValue]) -> Result<Vec<T>, PageError>,
 ) -> Result<Vec<T>> {
     let base_url = ctx.http.base_url();
     let mut path = format!("/Metadata/{collection}");
@@ -63,21 +66,22 @@ pub fn collection<T>(
                 Err(f) => return Err(Error::parse(format!("{what}: {}", f.message()))),
                 Ok(page_of) => page_of,
             };
-            // Items are parsed one at a time from their raw text: a full PublicEntities answer is
+            // Items are read one at a time from their raw text: a full PublicEntities answer is
             // tens of megabytes, and a document tree of all of it would be several times that.
-            for raw in page_of.value {
-                let position = items.len() + 1;
-                if raw.get().len() > MAX_ITEM_BYTES {
-                    return Err(Error::parse(format!(
-                        "{collection} item {position} is {:.1} MiB of JSON; an item may have at most {} MiB (from {what})",
-                        raw.get().len() as f64 / f64::from(1 << 20),
-                        MAX_ITEM_BYTES >> 20
-                    )));
+            if let Some((index, raw)) = page_of.value.iter().enumerate().find(|(_, raw)| raw.get().len() > MAX_ITEM_BYTES) {
+                return Err(Error::parse(format!(
+                    "{collection} item {} is {:.1} MiB of JSON; an item may have at most {} MiB (from {what})",
+                    items.len() + index + 1,
+                    raw.get().len() as f64 / f64::from(1 << 20),
+                    MAX_ITEM_BYTES >> 20
+                )));
+            }
+            match read(&page_of.value) {
+                Ok(read) => items.extend(read),
+                Err(PageError::Item(index, m)) => {
+                    return Err(Error::parse(format!("{collection} item {}{m} (from {what})", items.len() + index + 1)));
                 }
-                let value: Json = serde_json::from_str(raw.get())
-                    .map_err(|e| Error::parse(format!("{collection} item {position} is not valid JSON ({e}) (from {what})")))?;
-                let item = parse(&value).map_err(|m| Error::parse(format!("{collection} item {position}: {m} (from {what})")))?;
-                items.push(item);
+                Err(PageError::Store(e)) => return Err(e),
             }
             break page_of.next_link;
         };
@@ -106,7 +110,7 @@ pub fn collection<T>(
 #[derive(serde::Deserialize)]
 pub(crate) struct Envelope<'a> {
     #[serde(borrow)]
-    pub(crate) value: Vec<&'a serde_json::value::RawValue>,
+    pub(crate) value: Vec<&'a RawValue>,
     #[serde(rename = "@odata.nextLink")]
     next_link: Option<String>,
 }

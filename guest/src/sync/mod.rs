@@ -11,6 +11,7 @@ pub mod labels;
 pub mod plan;
 pub mod pull;
 pub mod snapshot;
+pub mod sources;
 pub mod write;
 
 use crate::catalog;
@@ -325,28 +326,35 @@ fn build(
         _ => None,
     };
     if plan.fetch_entities {
+        let sources = sources::Sources::open(ctx.store)?;
         for kind in Kind::ALL {
             let phase = entity_phase(kind);
             if snapshot::phase_done(ctx.store, snapshot_id, &phase)? {
                 continue;
             }
             ctx.check_cancelled()?;
+            // Only new texts are parsed; their labels are asked for at once. The labels of items
+            // recognised as stored are asked for by the labels phase, if the snapshot lacks them.
             let counts = match kind {
                 Kind::DataEntity => {
-                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::data_entity)?;
+                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, |page| {
+                        sources::read_page(ctx.store, &sources, page, &parse::data_entity)
+                    })?;
                     let items = unique(items, kind, &mut done.warnings);
                     if let Some(p) = &mut prefetch {
-                        p.ask(ctx, items.iter().filter_map(|d| d.label_id.as_deref()));
+                        p.ask(ctx, items.iter().filter_map(|i| i.new_object()?.label_id.as_deref()));
                     }
                     write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
                 }
                 Kind::PublicEntity => {
-                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::public_entity)?;
+                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, |page| {
+                        sources::read_page(ctx.store, &sources, page, &parse::public_entity)
+                    })?;
                     let items = unique(items, kind, &mut done.warnings);
                     if let Some(p) = &mut prefetch {
                         p.ask(
                             ctx,
-                            items.iter().flat_map(|e| {
+                            items.iter().filter_map(|i| i.new_object()).flat_map(|e| {
                                 e.label_id.as_deref().into_iter().chain(e.properties.iter().filter_map(|q| q.label_id.as_deref()))
                             }),
                         );
@@ -354,12 +362,14 @@ fn build(
                     write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
                 }
                 Kind::Enumeration => {
-                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, parse::enumeration)?;
+                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, |page| {
+                        sources::read_page(ctx.store, &sources, page, &parse::enumeration)
+                    })?;
                     let items = unique(items, kind, &mut done.warnings);
                     if let Some(p) = &mut prefetch {
                         p.ask(
                             ctx,
-                            items.iter().flat_map(|e| {
+                            items.iter().filter_map(|i| i.new_object()).flat_map(|e| {
                                 e.label_id.as_deref().into_iter().chain(e.members.iter().filter_map(|m| m.label_id.as_deref()))
                             }),
                         );
@@ -401,15 +411,15 @@ fn environment_lease(ctx: &Ctx<'_>, base_url: &str) -> Result<Option<[Box<dyn cr
 /// Leaves out items that repeat an earlier item's name (a service's paging fault can send one
 /// twice): they would be counted twice and make names ambiguous. The first is kept; a warning says
 /// how many were left out, which, and whether any differed from the one kept.
-fn unique<T: write::StoredObject + PartialEq>(items: Vec<T>, kind: Kind, warnings: &mut Vec<String>) -> Vec<T> {
+fn unique<T: write::StoredObject>(items: Vec<sources::Fetched<T>>, kind: Kind, warnings: &mut Vec<String>) -> Vec<sources::Fetched<T>> {
     let mut first: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    let mut kept: Vec<T> = Vec::with_capacity(items.len());
+    let mut kept: Vec<sources::Fetched<T>> = Vec::with_capacity(items.len());
     let mut repeated: Vec<String> = Vec::new();
     let mut differing = 0usize;
     for item in items {
         match first.get(item.name()) {
             Some(&at) => {
-                if kept[at] != item {
+                if kept[at].hash() != item.hash() {
                     differing += 1;
                 }
                 repeated.push(item.name().to_owned());

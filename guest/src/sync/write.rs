@@ -2,8 +2,9 @@
 //! already stored (from any version) is referenced, not written again.
 
 use super::snapshot::mark_phase;
+use super::sources::{Fetched, Source};
 use crate::error::Result;
-use crate::metadata::{DataEntity, Enumeration, Kind, PublicEntity, content_hash};
+use crate::metadata::{DataEntity, Enumeration, Kind, PublicEntity};
 use crate::ports::{Phase, Store, TxMode, Value};
 use crate::row;
 use crate::sql::{Batch, in_transaction, query_map};
@@ -26,27 +27,40 @@ pub trait StoredObject: Serialize {
     fn insert_details(store: &dyn Store, objects: &[(i64, &Self)]) -> Result<()>;
 }
 
-/// Stores `objects` (in wire order) as the `kind` objects of a building snapshot and marks the
-/// phase done, in one transaction.
-pub fn write_phase<T: StoredObject>(store: &dyn Store, snapshot_id: i64, phase: &Phase, objects: &[T], now_ms: i64) -> Result<WriteCounts> {
-    let hashes: Vec<String> = objects.iter().map(|o| content_hash(T::KIND, o)).collect();
+/// Stores `items` (in wire order) as the `kind` objects of a building snapshot, records which
+/// object each new text became, and marks the phase done, in one transaction.
+pub fn write_phase<T: StoredObject>(
+    store: &dyn Store,
+    snapshot_id: i64,
+    phase: &Phase,
+    items: &[Fetched<T>],
+    now_ms: i64,
+) -> Result<WriteCounts> {
     in_transaction(store, TxMode::Immediate, || {
         let kind = T::KIND.as_str();
-        let hashed: Vec<(&str, &T)> = hashes.iter().map(String::as_str).zip(objects).collect();
-        let (ids, written) = store_objects(store, &hashed)?;
-        let rows: Vec<Vec<Value>> = objects
+        let new: Vec<(&str, &T)> = items.iter().filter_map(|i| Some((i.hash(), i.new_object()?))).collect();
+        let (ids, written) = store_objects(store, &new)?;
+        let object_id = |item: &Fetched<T>| match item {
+            Fetched::Known { object_id, .. } => *object_id,
+            Fetched::New { hash, .. } => ids[hash.as_str()],
+        };
+        let sources: Vec<(Source, i64)> = items
             .iter()
-            .zip(&hashes)
-            .enumerate()
-            .map(|(position, (o, hash))| row![snapshot_id, kind, position, o.name(), ids[hash]])
+            .filter_map(|i| match i {
+                Fetched::New { source, .. } => Some((*source, object_id(i))),
+                Fetched::Known { .. } => None,
+            })
             .collect();
+        super::sources::record(store, &sources)?;
+        let rows: Vec<Vec<Value>> =
+            items.iter().enumerate().map(|(position, item)| row![snapshot_id, kind, position, item.name(), object_id(item)]).collect();
         crate::sql::execute_all(
             store,
             "INSERT INTO snapshot_objects (snapshot_id, kind, position, name, object_id) VALUES (?1, ?2, ?3, ?4, ?5)",
             rows,
         )?;
-        mark_phase(store, snapshot_id, phase, objects.len() as u64, now_ms)?;
-        Ok(WriteCounts { fetched: objects.len() as u64, written, reused: objects.len() as u64 - written })
+        mark_phase(store, snapshot_id, phase, items.len() as u64, now_ms)?;
+        Ok(WriteCounts { fetched: items.len() as u64, written, reused: items.len() as u64 - written })
     })
 }
 
