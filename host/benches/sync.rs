@@ -4,7 +4,8 @@
 //! Each run: a fresh SQLite file; the full sync of environment `prod` with labels in en-US; the
 //! database size; then, in the same database, a second environment with the same modules (`uat`,
 //! a link: one request) and an incremental sync of an evolved environment (`next`,
-//! `dataset.evolve(1, 20)`). Each run also measures the lower bound: the three collections and
+//! `dataset.evolve(29, N)`: N public entities changed, `--changed N`, default 200 of 4,000, the 5 %
+//! of the process bench). Each run also measures the lower bound: the three collections and
 //! every label of `prod` fetched with reqwest at the host's concurrency, every body read and
 //! dropped. And the same full sync by the core natively (`d365meta-guest` with its `native`
 //! feature: the same code and SQL, over the host's SQLite backend and reqwest, without the
@@ -17,7 +18,7 @@
 //! waits N ms (a wide-area link), in a fresh database, against fetch-only over the same link, with
 //! the number of requests in flight the host settled at.
 //!
-//! `cargo bench -p d365meta --bench sync [-- [--runs N] [--latency-ms N] [--json]]`
+//! `cargo bench -p d365meta --bench sync [-- [--runs N] [--changed N] [--latency-ms N] [--json]]`
 
 mod common;
 #[path = "floor/loader.rs"]
@@ -78,7 +79,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let dataset = Arc::new(Dataset::generate(Scale::Full));
-    let (evolved, evolution) = dataset.evolve(1, 20);
+    let changed = args.number("changed", 200) as usize;
+    let (evolved, evolution) = dataset.evolve(29, changed);
     let evolved = Arc::new(evolved);
     let generated = started.elapsed();
     let label_ids: Vec<String> = dataset.label_ids().into_iter().collect();
@@ -305,7 +307,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         link.reason
     ));
     out.line(format!(
-        "incremental, evolve(1, 20): {:.2} s median (runs: {}), {} requests, {:.1} MiB, plan {} ({})",
+        "incremental, evolve(29, {changed}): {:.2} s median (runs: {}), {} requests, {:.1} MiB, plan {} ({})",
         median(&incr_times),
         incr_times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(", "),
         thousands(incr.requests),
@@ -333,7 +335,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     // Where the native core spends a full and an incremental sync, statement by statement.
     let profiles = native_profiles(&prod, &next, &client, concurrency).await?;
     let mut profiles_json = Vec::new();
-    for (what, profile) in ["full sync", "incremental sync, evolve(1, 20)"].iter().zip(&profiles) {
+    for (what, profile) in ["full sync".to_owned(), format!("incremental sync, evolve(29, {changed})")].iter().zip(&profiles) {
         let in_statements: Duration = profile.statements.iter().map(|(_, s)| s.time).sum();
         out.line("");
         out.line(format!(
@@ -471,6 +473,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             },
             "link": {"wall_ms": link_times.iter().map(|t| round3(*t)).collect::<Vec<_>>(), "median_ms": round3(median(&link_times)), "requests": link.requests, "strategy": name_of(&link.plan)},
             "incremental": {
+                "changed_public_entities": changed,
                 "wall_s": incr_times.iter().map(|t| round3(*t)).collect::<Vec<_>>(),
                 "median_s": round3(median(&incr_times)),
                 "requests": incr.requests,
