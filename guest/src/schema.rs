@@ -429,7 +429,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
-        name: "the objects that item texts became",
+        name: "the objects that item texts became, and each object's part counts",
         statements: &[
             // Keys of this database, made here once: `object-sources` keys the hash of item texts
             // (see `sync::sources`), so that no service can choose a text that matches another's.
@@ -446,6 +446,21 @@ pub const MIGRATIONS: &[Migration] = &[
             object_id INTEGER NOT NULL REFERENCES objects(id) ON DELETE CASCADE
         ) STRICT, WITHOUT ROWID",
             "CREATE INDEX object_sources_by_object ON object_sources(object_id)",
+            // How many parts of each kind an object has, so that a snapshot's counts read one row
+            // per object instead of every detail row (118,000 properties at full scale).
+            "ALTER TABLE public_entities ADD COLUMN property_count INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE public_entities ADD COLUMN navigation_property_count INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE public_entities ADD COLUMN constraint_count INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE public_entities ADD COLUMN property_group_count INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE public_entities ADD COLUMN action_count INTEGER NOT NULL DEFAULT 0",
+            "UPDATE public_entities SET
+            property_count = (SELECT COUNT(*) FROM entity_properties t WHERE t.object_id = public_entities.object_id),
+            navigation_property_count = (SELECT COUNT(*) FROM navigation_properties t WHERE t.object_id = public_entities.object_id),
+            constraint_count = (SELECT COUNT(*) FROM navigation_constraints t WHERE t.object_id = public_entities.object_id),
+            property_group_count = (SELECT COUNT(*) FROM property_groups t WHERE t.object_id = public_entities.object_id),
+            action_count = (SELECT COUNT(*) FROM entity_actions t WHERE t.object_id = public_entities.object_id)",
+            "ALTER TABLE enumerations ADD COLUMN member_count INTEGER NOT NULL DEFAULT 0",
+            "UPDATE enumerations SET member_count = (SELECT COUNT(*) FROM enumeration_members t WHERE t.object_id = enumerations.object_id)",
         ],
         after: None,
     },

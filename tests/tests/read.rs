@@ -549,10 +549,11 @@ async fn upgrading_to_schema_6_rebuilds_the_search_index_from_the_stored_objects
     // stored objects.
     let conn = rusqlite::Connection::open(scratch.db()).unwrap();
     let items: i64 = conn.query_row("SELECT count(*) FROM search_items", [], |r| r.get(0)).unwrap();
+    undo_schema_7(&conn);
     conn.execute_batch("DELETE FROM search_items; DELETE FROM schema_migrations WHERE version = 6;").unwrap();
     drop(conn);
     let mut cache = open(&scratch.db()).await;
-    assert_eq!(cache.schema().applied, [6]);
+    assert_eq!(cache.schema().applied, [6, 7]);
     for (text, before) in texts.iter().zip(&before) {
         let r = cache.search(query(text), read(None)).await.unwrap();
         assert_eq!(&(r.total, r.hits.iter().map(key).collect::<Vec<_>>()), before, "{text}");
@@ -563,6 +564,40 @@ async fn upgrading_to_schema_6_rebuilds_the_search_index_from_the_stored_objects
     assert_eq!(rebuilt, items);
     let indexed: i64 = conn.query_row("SELECT count(*) FROM search_fts WHERE search_fts MATCH 'a* OR b* OR c*'", [], |r| r.get(0)).unwrap();
     assert!(indexed > 0);
+}
+
+/// Takes a database back to schema 6: no object sources, no part counts.
+fn undo_schema_7(conn: &rusqlite::Connection) {
+    conn.execute_batch(
+        "DROP TABLE object_sources; DROP TABLE cache_keys;
+         ALTER TABLE public_entities DROP COLUMN property_count; ALTER TABLE public_entities DROP COLUMN navigation_property_count;
+         ALTER TABLE public_entities DROP COLUMN constraint_count; ALTER TABLE public_entities DROP COLUMN property_group_count;
+         ALTER TABLE public_entities DROP COLUMN action_count; ALTER TABLE enumerations DROP COLUMN member_count;
+         DELETE FROM schema_migrations WHERE version = 7;",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn upgrading_to_schema_7_counts_the_parts_of_stored_objects() {
+    let data = dataset(Scale::Small);
+    let sim = simulator(vec![spec("one", data.clone())]).await;
+    let scratch = Scratch::new("schema-7");
+    let mut cache = open(&scratch.db()).await;
+    let url = sim.env(0).base_url();
+    let first = cache.sync(&url, auto()).await.unwrap();
+    drop(cache);
+    undo_schema_7(&rusqlite::Connection::open(scratch.db()).unwrap());
+    let mut cache = open(&scratch.db()).await;
+    assert_eq!(cache.schema().applied, [7]);
+    // A full sync again stores no object (all are stored), so its counts come from the parts the
+    // migration counted; and it records the texts it read.
+    let again = cache.sync(&url, sync_options(d365meta::cache::Strategy::Full, &["en-US"])).await.unwrap();
+    assert_eq!(again.phases.iter().take(3).map(|p| p.written).sum::<u64>(), 0);
+    assert_eq!(counts_array(again.counts.as_ref().unwrap()), counts_array(first.counts.as_ref().unwrap()));
+    assert_eq!(counts_array(again.counts.as_ref().unwrap()), expected_counts(&data, &["en-US"]));
+    drop(cache);
+    assert_eq!(rows(&scratch.db(), "object_sources"), rows(&scratch.db(), "objects"));
 }
 
 #[tokio::test]

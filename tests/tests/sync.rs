@@ -82,6 +82,9 @@ async fn an_incremental_sync_writes_only_what_changed_and_reads_like_a_full_one(
     let mut cache = open(&scratch.db()).await;
     let url = sim.env(0).base_url();
     cache.sync(&url, auto()).await.unwrap();
+    // Every item text read became an object, and is recorded as such (sync::sources).
+    let sources = rows(&scratch.db(), "object_sources");
+    assert_eq!(sources, rows(&scratch.db(), "objects"));
 
     // The environment is upgraded in place.
     sim.env(0).set_dataset(v2.clone());
@@ -107,6 +110,9 @@ async fn an_incremental_sync_writes_only_what_changed_and_reads_like_a_full_one(
     assert_eq!(label_phase.fetched as usize, v2.label_ids().difference(&v1.label_ids()).count(), "only new label ids are requested");
     assert_eq!(label_phase.reused as usize, v2.label_ids().intersection(&v1.label_ids()).count());
     assert_eq!(counts_array(report.counts.as_ref().unwrap()), expected_counts(&v2, &["en-US"]));
+    // The new texts, and only they, are recorded: the others were recognised.
+    let new_objects: u64 = report.phases[..3].iter().map(|p| p.written).sum();
+    assert_eq!(rows(&scratch.db(), "object_sources") - sources, new_objects as i64);
 
     // A full sync of the new version into an empty cache reads the same, object for object.
     let other = Scratch::new("incremental-reference");

@@ -23,6 +23,8 @@ pub struct LabelCounts {
     pub fetched: u64,
     pub reused: u64,
     pub missing: u64,
+    /// How many label ids the snapshot's objects refer to, when the phase read them.
+    pub referenced: Option<u64>,
 }
 
 impl LabelCounts {
@@ -118,6 +120,7 @@ pub fn run(
     // The ids the snapshot's objects refer to are read once (a union over every label column of
     // the snapshot, the costliest statement of a phase that carries most texts over).
     let referenced = query_map(ctx.store, REFERENCED_LABEL_IDS, &params![snapshot_id], |r| r.text(0))?;
+    let referenced_count = referenced.len() as u64;
     let referenced_json = json_strings(&referenced.iter().map(String::as_str).collect::<Vec<_>>())?;
     let mut reused = 0;
     if let Some(from) = carry_from {
@@ -142,7 +145,7 @@ pub fn run(
         |r| r.text(0),
     )?;
     let mut tally = Tally {
-        counts: LabelCounts { reused, ..LabelCounts::default() },
+        counts: LabelCounts { reused, referenced: Some(referenced_count), ..LabelCounts::default() },
         failures: Vec::new(),
         again: Vec::new(),
         done: 0,

@@ -380,10 +380,12 @@ fn build(
             add_objects(done, phase, counts);
         }
     }
+    let mut label_ids = None;
     for language in &plan.languages {
         ctx.check_cancelled()?;
         let early = prefetch.take_if(|p: &mut labels::Prefetch<'_>| p.language() == language.language);
         let counts = labels::run(ctx, meter, snapshot_id, &language.language, language.carry_from, early)?;
+        label_ids = label_ids.or(counts.referenced);
         done.warnings.extend(counts.warning(&language.language));
         done.record.labels_fetched += counts.fetched;
         done.record.labels_reused += counts.reused;
@@ -391,7 +393,7 @@ fn build(
         done.phase(labels::phase(&language.language), counts.fetched + counts.missing, counts.fetched, counts.reused, counts.missing);
     }
     ctx.check_cancelled()?;
-    snapshot::complete(ctx.store, snapshot_id, environment_id, ctx.host.now_ms())?;
+    snapshot::complete(ctx.store, snapshot_id, environment_id, label_ids, ctx.host.now_ms())?;
     Ok(snapshot_id)
 }
 

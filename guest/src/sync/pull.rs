@@ -242,7 +242,7 @@ pub fn run(
         )?;
         Ok(())
     })?;
-    snapshot::complete(ctx.store, snapshot_id, environment_id, ctx.host.now_ms())?;
+    snapshot::complete(ctx.store, snapshot_id, environment_id, None, ctx.host.now_ms())?;
     spent[3] += started.elapsed();
     let [waiting, check, store, link] = spent.map(|d| d.as_millis());
     ctx.host.log(

@@ -168,30 +168,28 @@ pub const REFERENCED_LABEL_IDS: &str = "SELECT label_id FROM (
 
 pub use crate::wit::types::SnapshotCounts as Counts;
 
-fn count_objects(kind: &str, table: &str) -> String {
-    format!(
-        "(SELECT COUNT(*) FROM snapshot_objects so JOIN {table} t ON t.object_id = so.object_id WHERE so.snapshot_id = ?1 AND so.kind = '{kind}')"
-    )
-}
-
-/// Counts what a snapshot holds, from the stored rows.
-pub fn count(store: &dyn Store, snapshot_id: i64) -> Result<Counts> {
+/// Counts what a snapshot holds, from the stored rows: the objects and their parts (each detail
+/// row stores how many parts of each kind it has, so this reads one row per object), and the
+/// label ids its objects refer to unless the caller has counted them (`label_ids`, see
+/// [`REFERENCED_LABEL_IDS`]: the one costly part).
+pub fn count(store: &dyn Store, snapshot_id: i64, label_ids: Option<u64>) -> Result<Counts> {
+    let label_ids = match label_ids {
+        Some(n) => n.to_string(),
+        None => format!("(SELECT COUNT(*) FROM ({REFERENCED_LABEL_IDS}))"),
+    };
     let sql = format!(
-        "SELECT
-            (SELECT COUNT(*) FROM snapshot_objects WHERE snapshot_id = ?1 AND kind = 'data-entity'),
-            (SELECT COUNT(*) FROM snapshot_objects WHERE snapshot_id = ?1 AND kind = 'public-entity'),
-            {}, {}, {}, {}, {},
-            (SELECT COUNT(*) FROM snapshot_objects WHERE snapshot_id = ?1 AND kind = 'enumeration'),
-            {},
-            (SELECT COUNT(*) FROM ({REFERENCED_LABEL_IDS})),
+        "SELECT de.n, pe.n, pe.properties, pe.navigation_properties, pe.constraints, pe.property_groups, pe.actions, en.n, en.members,
+            {label_ids},
             (SELECT COUNT(*) FROM snapshot_labels sl JOIN labels l ON l.id = sl.label_row WHERE sl.snapshot_id = ?1 AND l.missing = 0),
-            (SELECT COUNT(*) FROM snapshot_labels sl JOIN labels l ON l.id = sl.label_row WHERE sl.snapshot_id = ?1 AND l.missing = 1)",
-        count_objects("public-entity", "entity_properties"),
-        count_objects("public-entity", "navigation_properties"),
-        count_objects("public-entity", "navigation_constraints"),
-        count_objects("public-entity", "property_groups"),
-        count_objects("public-entity", "entity_actions"),
-        count_objects("enumeration", "enumeration_members"),
+            (SELECT COUNT(*) FROM snapshot_labels sl JOIN labels l ON l.id = sl.label_row WHERE sl.snapshot_id = ?1 AND l.missing = 1)
+         FROM (SELECT COUNT(*) AS n FROM snapshot_objects WHERE snapshot_id = ?1 AND kind = 'data-entity') de,
+              (SELECT COUNT(*) AS n, SUM(p.property_count) AS properties, SUM(p.navigation_property_count) AS navigation_properties,
+                      SUM(p.constraint_count) AS constraints, SUM(p.property_group_count) AS property_groups, SUM(p.action_count) AS actions
+                 FROM snapshot_objects so JOIN public_entities p ON p.object_id = so.object_id
+                WHERE so.snapshot_id = ?1 AND so.kind = 'public-entity') pe,
+              (SELECT COUNT(*) AS n, SUM(e.member_count) AS members
+                 FROM snapshot_objects so JOIN enumerations e ON e.object_id = so.object_id
+                WHERE so.snapshot_id = ?1 AND so.kind = 'enumeration') en"
     );
     query_opt(store, &sql, &params![snapshot_id], read_counts)?.ok_or_else(|| Error::internal("count query returned no row"))
 }
@@ -230,11 +228,11 @@ pub fn stored_counts(store: &dyn Store, snapshot_id: i64) -> Result<Counts> {
 /// Makes a building snapshot visible: records its counts, marks it complete, and points the
 /// environment — and every environment on a snapshot of the same version that this one covers —
 /// at it. One transaction: readers see the old snapshot or the new one, nothing in between.
-pub fn complete(store: &dyn Store, snapshot_id: i64, environment_id: i64, now_ms: i64) -> Result<Counts> {
+pub fn complete(store: &dyn Store, snapshot_id: i64, environment_id: i64, label_ids: Option<u64>, now_ms: i64) -> Result<Counts> {
     in_transaction(store, TxMode::Immediate, || {
         let snapshot =
             get(store, snapshot_id)?.ok_or_else(|| Error::internal(format!("snapshot {snapshot_id} vanished while building")))?;
-        let counts = count(store, snapshot_id)?;
+        let counts = count(store, snapshot_id, label_ids)?;
         exec(
             store,
             "UPDATE snapshots SET state = 'complete', completed_ms = ?2,

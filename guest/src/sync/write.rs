@@ -142,8 +142,9 @@ impl StoredObject for PublicEntity {
     fn insert_details(store: &dyn Store, objects: &[(i64, &Self)]) -> Result<()> {
         let mut entities = Batch::new(
             store,
-            "INSERT INTO public_entities (object_id, name, entity_set_name, label_id, is_read_only, configuration_enabled, fingerprints)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO public_entities (object_id, name, entity_set_name, label_id, is_read_only, configuration_enabled, fingerprints,
+                property_count, navigation_property_count, constraint_count, property_group_count, action_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         );
         let mut properties = Batch::new(
             store,
@@ -184,7 +185,12 @@ impl StoredObject for PublicEntity {
                 e.label_id.as_deref(),
                 e.is_read_only,
                 e.configuration_enabled,
-                crate::metadata::Fingerprints::of(e)
+                crate::metadata::Fingerprints::of(e),
+                e.properties.len(),
+                e.navigation_properties.len(),
+                e.navigation_properties.iter().map(|n| n.constraints.len()).sum::<usize>(),
+                e.property_groups.len(),
+                e.actions.len()
             ])?;
             for (i, p) in e.properties.iter().enumerate() {
                 properties.push(row![
@@ -262,12 +268,12 @@ impl StoredObject for Enumeration {
         let mut enums = Vec::new();
         let mut members = Vec::new();
         for (id, e) in objects {
-            enums.push(row![*id, &e.name, e.label_id.as_deref()]);
+            enums.push(row![*id, &e.name, e.label_id.as_deref(), e.members.len()]);
             for (i, m) in e.members.iter().enumerate() {
                 members.push(row![*id, i, &m.name, m.value, m.label_id.as_deref(), m.configuration_enabled]);
             }
         }
-        crate::sql::execute_all(store, "INSERT INTO enumerations (object_id, name, label_id) VALUES (?1, ?2, ?3)", enums)?;
+        crate::sql::execute_all(store, "INSERT INTO enumerations (object_id, name, label_id, member_count) VALUES (?1, ?2, ?3, ?4)", enums)?;
         crate::sql::execute_all(
             store,
             "INSERT INTO enumeration_members (object_id, position, name, value, label_id, configuration_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
