@@ -107,18 +107,23 @@ where
     )?
     .into_iter()
     .collect();
-    let mut ids = Vec::new();
-    let mut rows = crate::sql::Batch::new(store, INSERT);
+    let mut numbered = Vec::new();
     for item in items {
         let bucket = bucket(item.kind, item.name);
         let sequence = next.entry(bucket).or_insert(0);
         if *sequence >= 1 << SEQUENCE_BITS {
             return Err(crate::Error::internal(format!("the search index holds too many items like {:?}", item.name)));
         }
-        let id = item_id(bucket, *sequence);
+        numbered.push((item_id(bucket, *sequence), item));
         *sequence += 1;
-        ids.push(id);
-        rows.push(item.row(id))?;
+    }
+    // Inserted in id order: the ids of one batch fall into thousands of buckets across the table,
+    // and in order each insert lands next to the one before instead of on a page of its own.
+    numbered.sort_unstable_by_key(|(id, _)| *id);
+    let ids: Vec<i64> = numbered.iter().map(|(id, _)| *id).collect();
+    let mut rows = crate::sql::Batch::new(store, INSERT);
+    for (id, item) in &numbered {
+        rows.push(item.row(*id))?;
     }
     rows.finish()?;
     crate::sql::exec(
