@@ -461,6 +461,10 @@ pub const MIGRATIONS: &[Migration] = &[
             action_count = (SELECT COUNT(*) FROM entity_actions t WHERE t.object_id = public_entities.object_id)",
             "ALTER TABLE enumerations ADD COLUMN member_count INTEGER NOT NULL DEFAULT 0",
             "UPDATE enumerations SET member_count = (SELECT COUNT(*) FROM enumeration_members t WHERE t.object_id = enumerations.object_id)",
+            // The index of labels' UNIQUE constraint (`sqlite_autoindex_labels_1`: label id,
+            // language, missing, text) answers every lookup by id and holds the text as well, so a
+            // label is one probe instead of two; this one only repeated its first two columns.
+            "DROP INDEX labels_by_id",
         ],
         after: None,
     },

@@ -573,6 +573,7 @@ fn undo_schema_7(conn: &rusqlite::Connection) {
          ALTER TABLE public_entities DROP COLUMN property_count; ALTER TABLE public_entities DROP COLUMN navigation_property_count;
          ALTER TABLE public_entities DROP COLUMN constraint_count; ALTER TABLE public_entities DROP COLUMN property_group_count;
          ALTER TABLE public_entities DROP COLUMN action_count; ALTER TABLE enumerations DROP COLUMN member_count;
+         CREATE INDEX labels_by_id ON labels(label_id, language);
          DELETE FROM schema_migrations WHERE version = 7;",
     )
     .unwrap();

@@ -238,7 +238,7 @@ fn label_changes(store: &dyn Store, a: i64, b: i64, language: &str) -> Result<Ve
         store,
         "SELECT la.label_id, la.text, lb.text FROM snapshot_labels sa
          CROSS JOIN labels la ON la.id = sa.label_row
-         CROSS JOIN labels lb INDEXED BY labels_by_id ON lb.label_id = la.label_id AND lb.language = la.language
+         CROSS JOIN labels lb INDEXED BY sqlite_autoindex_labels_1 ON lb.label_id = la.label_id AND lb.language = la.language
          CROSS JOIN snapshot_labels sb ON sb.snapshot_id = ?2 AND sb.label_row = lb.id
          WHERE sa.snapshot_id = ?1 AND la.language = ?3 AND la.missing = 0 AND lb.missing = 0 AND lb.id <> la.id
          ORDER BY la.label_id",

@@ -62,8 +62,9 @@ pub fn resolve(store: &dyn Store, scope: &Scope, ids: &[&str], languages: &[Stri
         let languages: Vec<&str> = languages.iter().map(String::as_str).collect();
         let rows = query_map(
             store,
-            // From the ids asked for to the snapshot, not the other way round (see entities.rs).
-            "SELECT l.label_id, l.language, l.text, l.missing FROM labels l INDEXED BY labels_by_id
+            // From the ids asked for to the snapshot, not the other way round (see entities.rs),
+            // through the index of the table's UNIQUE constraint, which holds every column read.
+            "SELECT l.label_id, l.language, l.text, l.missing FROM labels l INDEXED BY sqlite_autoindex_labels_1
              CROSS JOIN snapshot_labels sl ON sl.snapshot_id = ?1 AND sl.label_row = l.id
              WHERE l.label_id IN (SELECT value FROM json_each(?2)) AND l.language IN (SELECT value FROM json_each(?3))",
             &[Value::Integer(scope.snapshot_id), json_strings(&references)?, json_strings(&languages)?],
