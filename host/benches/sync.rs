@@ -79,7 +79,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let dataset = Arc::new(Dataset::generate(Scale::Full));
-    let changed = args.number("changed", 200) as usize;
+    let changed = args.number("changed", 200);
     let (evolved, evolution) = dataset.evolve(29, changed);
     let evolved = Arc::new(evolved);
     let generated = started.elapsed();

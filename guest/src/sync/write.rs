@@ -273,7 +273,11 @@ impl StoredObject for Enumeration {
                 members.push(row![*id, i, &m.name, m.value, m.label_id.as_deref(), m.configuration_enabled]);
             }
         }
-        crate::sql::execute_all(store, "INSERT INTO enumerations (object_id, name, label_id, member_count) VALUES (?1, ?2, ?3, ?4)", enums)?;
+        crate::sql::execute_all(
+            store,
+            "INSERT INTO enumerations (object_id, name, label_id, member_count) VALUES (?1, ?2, ?3, ?4)",
+            enums,
+        )?;
         crate::sql::execute_all(
             store,
             "INSERT INTO enumeration_members (object_id, position, name, value, label_id, configuration_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
