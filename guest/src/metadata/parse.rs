@@ -3,6 +3,10 @@
 //! Tolerant where real services differ (extra fields are ignored; a missing or null optional
 //! field is absent; a missing or null flag is false) and strict where data would be lost (an item
 //! without a name, a field of the wrong type): those fail with the item's position and name.
+//!
+//! The cache remembers which object each item text it parsed became (`sync::sources`): a change
+//! to what these functions make of a text must change `sync::sources::PARSER` too, or texts read
+//! before would still stand for what the older reader made of them.
 
 use super::model::*;
 use serde_json::{Map, Value as Json};
