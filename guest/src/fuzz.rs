@@ -7,7 +7,7 @@
 //! finds is shrunk, saved under `guest/proptest-regressions/` (committed, so every later run tries
 //! it first), and kept as a named unit test beside the fix.
 
-use crate::metadata::parse;
+use crate::metadata::{parse, typed};
 use crate::modules;
 use crate::odata;
 use crate::sync::coverage::normalize_language;
@@ -103,6 +103,17 @@ proptest! {
         let _ = parse::data_entity(&item);
         let _ = parse::public_entity(&item);
         let _ = parse::enumeration(&item);
+    }
+
+    /// The typed reader reads every item as `parse` does, errors included, however the text is
+    /// spaced: what an item becomes (and its content hash) does not depend on which one read it.
+    #[test]
+    fn items_read_from_their_text_as_from_a_document_tree(item in json(), pretty in any::<bool>()) {
+        let text = if pretty { serde_json::to_string_pretty(&item).unwrap() } else { item.to_string() };
+        let invalid = typed::TextError::Invalid;
+        prop_assert_eq!(typed::data_entity(&text), parse::data_entity(&item).map_err(invalid));
+        prop_assert_eq!(typed::public_entity(&text), parse::public_entity(&item).map_err(invalid));
+        prop_assert_eq!(typed::enumeration(&text), parse::enumeration(&item).map_err(invalid));
     }
 
     #[test]

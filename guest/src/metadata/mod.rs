@@ -2,6 +2,7 @@
 
 pub mod model;
 pub mod parse;
+pub mod typed;
 
 pub use model::*;
 

@@ -16,7 +16,7 @@ pub mod write;
 
 use crate::catalog;
 use crate::error::{Error, ErrorKind, Result};
-use crate::metadata::{Kind, parse};
+use crate::metadata::{Kind, typed};
 use crate::params;
 use crate::ports::{Ctx, Phase, Progress, Shared, TxMode};
 use crate::sql::{exec, in_transaction};
@@ -338,7 +338,7 @@ fn build(
             let counts = match kind {
                 Kind::DataEntity => {
                     let items = fetch::collection(ctx, meter, kind.collection(), &phase, |page| {
-                        sources::read_page(ctx.store, &sources, page, &parse::data_entity)
+                        sources::read_page(ctx.store, &sources, page, &typed::data_entity)
                     })?;
                     let items = unique(items, kind, &mut done.warnings);
                     if let Some(p) = &mut prefetch {
@@ -348,7 +348,7 @@ fn build(
                 }
                 Kind::PublicEntity => {
                     let items = fetch::collection(ctx, meter, kind.collection(), &phase, |page| {
-                        sources::read_page(ctx.store, &sources, page, &parse::public_entity)
+                        sources::read_page(ctx.store, &sources, page, &typed::public_entity)
                     })?;
                     let items = unique(items, kind, &mut done.warnings);
                     if let Some(p) = &mut prefetch {
@@ -363,7 +363,7 @@ fn build(
                 }
                 Kind::Enumeration => {
                     let items = fetch::collection(ctx, meter, kind.collection(), &phase, |page| {
-                        sources::read_page(ctx.store, &sources, page, &parse::enumeration)
+                        sources::read_page(ctx.store, &sources, page, &typed::enumeration)
                     })?;
                     let items = unique(items, kind, &mut done.warnings);
                     if let Some(p) = &mut prefetch {

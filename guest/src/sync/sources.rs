@@ -15,6 +15,7 @@
 
 use super::write::StoredObject;
 use crate::error::{Error, Result};
+use crate::metadata::typed::TextError;
 use crate::metadata::{Kind, content_hash};
 use crate::ports::{Store, Value};
 use crate::row;
@@ -98,7 +99,7 @@ pub fn read_page<T: StoredObject>(
     store: &dyn Store,
     sources: &Sources,
     items: &[&RawValue],
-    parse: &impl Fn(&serde_json::Value) -> Result<T, String>,
+    parse: &impl Fn(&str) -> Result<T, TextError>,
 ) -> Result<Vec<Fetched<T>>, PageError> {
     let hashes: Vec<Source> = items.iter().map(|raw| sources.hash(T::KIND, raw.get())).collect();
     let known = recorded(store, &hashes).map_err(PageError::Store)?;
@@ -110,9 +111,15 @@ pub fn read_page<T: StoredObject>(
             if let Some((object_id, name, hash)) = known.get(&source) {
                 return Ok(Fetched::Known { object_id: *object_id, name: name.clone(), hash: hash.clone() });
             }
-            let value: serde_json::Value =
-                serde_json::from_str(raw.get()).map_err(|e| PageError::Item(index, format!(" is not valid JSON ({e})")))?;
-            let object = parse(&value).map_err(|m| PageError::Item(index, format!(": {m}")))?;
+            let object = parse(raw.get()).map_err(|e| {
+                PageError::Item(
+                    index,
+                    match e {
+                        TextError::NotJson(e) => format!(" is not valid JSON ({e})"),
+                        TextError::Invalid(m) => format!(": {m}"),
+                    },
+                )
+            })?;
             let hash = content_hash(T::KIND, &object);
             Ok(Fetched::New { object, hash, source })
         })
@@ -160,7 +167,7 @@ pub fn count(store: &dyn Store) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::{DataEntity, parse};
+    use crate::metadata::{DataEntity, typed};
     use crate::testing::World;
 
     fn raws(texts: &[&str]) -> Vec<Box<RawValue>> {
@@ -170,7 +177,7 @@ mod tests {
     fn read(
         w: &World,
         texts: &[&str],
-        parse: &impl Fn(&serde_json::Value) -> Result<DataEntity, String>,
+        parse: &impl Fn(&str) -> Result<DataEntity, TextError>,
     ) -> Result<Vec<Fetched<DataEntity>>, PageError> {
         let raws = raws(texts);
         let page: Vec<&RawValue> = raws.iter().map(|r| &**r).collect();
@@ -197,13 +204,13 @@ mod tests {
     #[test]
     fn a_text_read_before_is_its_object_again_without_parsing() {
         let w = World::new();
-        let first = read(&w, &[A, B], &parse::data_entity).ok().unwrap();
+        let first = read(&w, &[A, B], &typed::data_entity).ok().unwrap();
         assert!(first.iter().all(|i| i.new_object().is_some()));
         store(&w, &first);
         assert_eq!(count(&w.store).unwrap(), 2);
 
         // A parser that refuses everything shows which texts are parsed: only the changed one.
-        let refuse = |_: &serde_json::Value| -> Result<DataEntity, String> { Err("parsed".to_owned()) };
+        let refuse = |_: &str| -> Result<DataEntity, TextError> { Err(TextError::Invalid("parsed".to_owned())) };
         let again = read(&w, &[A, B], &refuse).ok().unwrap();
         for (item, fetched) in again.iter().zip(&first) {
             assert!(matches!(item, Fetched::Known { .. }), "{} was parsed again", item.name());
@@ -212,7 +219,7 @@ mod tests {
         // The same content in other text is parsed (and then found stored by its content hash).
         let spaced = r#"{"Name": "B"}"#;
         assert!(matches!(read(&w, &[A, spaced], &refuse), Err(PageError::Item(1, m)) if m == ": parsed"));
-        let read_anew = read(&w, &[spaced], &parse::data_entity).ok().unwrap();
+        let read_anew = read(&w, &[spaced], &typed::data_entity).ok().unwrap();
         assert_eq!(read_anew[0].hash(), first[1].hash());
     }
 
@@ -228,10 +235,10 @@ mod tests {
     #[test]
     fn an_object_collected_takes_its_sources_along() {
         let w = World::new();
-        store(&w, &read(&w, &[A, B], &parse::data_entity).ok().unwrap());
+        store(&w, &read(&w, &[A, B], &typed::data_entity).ok().unwrap());
         crate::sql::exec(&w.store, "DELETE FROM objects WHERE name = 'A'", &[]).unwrap();
         assert_eq!(count(&w.store).unwrap(), 1);
-        let refuse = |_: &serde_json::Value| -> Result<DataEntity, String> { Err("parsed".to_owned()) };
+        let refuse = |_: &str| -> Result<DataEntity, TextError> { Err(TextError::Invalid("parsed".to_owned())) };
         assert!(matches!(read(&w, &[A], &refuse), Err(PageError::Item(0, _))), "a collected object is never answered");
     }
 }
