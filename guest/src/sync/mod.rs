@@ -16,7 +16,7 @@ pub mod write;
 
 use crate::catalog;
 use crate::error::{Error, ErrorKind, Result};
-use crate::metadata::{Kind, typed};
+use crate::metadata::{Kind, Labelled, typed};
 use crate::params;
 use crate::ports::{Ctx, Phase, Progress, Shared, TxMode};
 use crate::sql::{exec, in_transaction};
@@ -333,49 +333,10 @@ fn build(
                 continue;
             }
             ctx.check_cancelled()?;
-            // Only new texts are parsed; their labels are asked for at once. The labels of items
-            // recognised as stored are asked for by the labels phase, if the snapshot lacks them.
             let counts = match kind {
-                Kind::DataEntity => {
-                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, |page| {
-                        sources::read_page(ctx.store, &sources, page, &typed::data_entity)
-                    })?;
-                    let items = unique(items, kind, &mut done.warnings);
-                    if let Some(p) = &mut prefetch {
-                        p.ask(ctx, items.iter().filter_map(|i| i.new_object()?.label_id.as_deref()));
-                    }
-                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
-                }
-                Kind::PublicEntity => {
-                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, |page| {
-                        sources::read_page(ctx.store, &sources, page, &typed::public_entity)
-                    })?;
-                    let items = unique(items, kind, &mut done.warnings);
-                    if let Some(p) = &mut prefetch {
-                        p.ask(
-                            ctx,
-                            items.iter().filter_map(|i| i.new_object()).flat_map(|e| {
-                                e.label_id.as_deref().into_iter().chain(e.properties.iter().filter_map(|q| q.label_id.as_deref()))
-                            }),
-                        );
-                    }
-                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
-                }
-                Kind::Enumeration => {
-                    let items = fetch::collection(ctx, meter, kind.collection(), &phase, |page| {
-                        sources::read_page(ctx.store, &sources, page, &typed::enumeration)
-                    })?;
-                    let items = unique(items, kind, &mut done.warnings);
-                    if let Some(p) = &mut prefetch {
-                        p.ask(
-                            ctx,
-                            items.iter().filter_map(|i| i.new_object()).flat_map(|e| {
-                                e.label_id.as_deref().into_iter().chain(e.members.iter().filter_map(|m| m.label_id.as_deref()))
-                            }),
-                        );
-                    }
-                    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())?
-                }
+                Kind::DataEntity => read_and_write(ctx, meter, snapshot_id, &sources, typed::data_entity, &mut prefetch, done)?,
+                Kind::PublicEntity => read_and_write(ctx, meter, snapshot_id, &sources, typed::public_entity, &mut prefetch, done)?,
+                Kind::Enumeration => read_and_write(ctx, meter, snapshot_id, &sources, typed::enumeration, &mut prefetch, done)?,
             };
             add_objects(done, phase, counts);
         }
@@ -395,6 +356,32 @@ fn build(
     ctx.check_cancelled()?;
     snapshot::complete(ctx.store, snapshot_id, environment_id, label_ids, ctx.host.now_ms())?;
     Ok(snapshot_id)
+}
+
+/// Fetches the collection of `T`'s kind, reads it (only texts not seen before are parsed), asks
+/// for the labels of the new objects at once, and writes the phase. The labels of items
+/// recognised as stored are asked for by the labels phase, if the snapshot lacks them.
+#[allow(clippy::too_many_arguments)]
+fn read_and_write<'a, T: write::StoredObject + Labelled>(
+    ctx: &Ctx<'a>,
+    meter: &mut Meter,
+    snapshot_id: i64,
+    sources: &sources::Sources,
+    read: fn(&str) -> Result<T, typed::TextError>,
+    prefetch: &mut Option<labels::Prefetch<'a>>,
+    done: &mut Progressed,
+) -> Result<WriteCounts> {
+    let phase = entity_phase(T::KIND);
+    let items = fetch::collection(ctx, meter, T::KIND.collection(), &phase, |page| sources::read_page(ctx.store, sources, page, &read))?;
+    let items = unique(items, T::KIND, &mut done.warnings);
+    if let Some(p) = prefetch {
+        let mut ids = Vec::new();
+        for object in items.iter().filter_map(sources::Fetched::new_object) {
+            object.label_ids(&mut ids);
+        }
+        p.ask(ctx, ids);
+    }
+    write::write_phase(ctx.store, snapshot_id, &phase, &items, ctx.host.now_ms())
 }
 
 /// Takes the environment's sync lease (`None`: another sync holds it), and with it the lease that
