@@ -159,16 +159,16 @@ pub fn record(store: &dyn Store, new: &[(Source, i64)]) -> Result<()> {
     )
 }
 
-/// How many texts are recorded (for tests and the statistics).
-pub fn count(store: &dyn Store) -> Result<i64> {
-    Ok(query_opt(store, "SELECT count(*) FROM object_sources", &[], |r| r.int(0))?.unwrap_or(0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metadata::{DataEntity, typed};
     use crate::testing::World;
+
+    /// How many texts are recorded.
+    fn count(store: &dyn Store) -> Result<i64> {
+        Ok(query_opt(store, "SELECT count(*) FROM object_sources", &[], |r| r.int(0))?.unwrap_or(0))
+    }
 
     fn raws(texts: &[&str]) -> Vec<Box<RawValue>> {
         texts.iter().map(|t| RawValue::from_string((*t).to_owned()).unwrap()).collect()
